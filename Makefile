@@ -1,0 +1,66 @@
+# helion-bench. `make bench` and `make test` do all their own set-up (venv + pinned installs), idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+CATEGORY ?= all
+KERNEL ?=
+MODEL ?=
+IMPL ?=
+DTYPE ?=
+ARGS ?=
+# offline machines: a folder of wheels to install from (no index), e.g. WHEELS=.whl
+WHEELS ?=
+
+TEST_VENV := .venv
+BENCH_VENV := .venv-bench
+PIP_OFFLINE := $(if $(WHEELS),--no-index --find-links $(WHEELS),)
+
+SELECT := --category $(CATEGORY) $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) \
+          $(if $(IMPL),--impl $(IMPL)) $(if $(DTYPE),--dtype $(DTYPE))
+
+.PHONY: test lint bench bench-quick upstreams tune report list nightly clean
+
+$(TEST_VENV)/.stamp: requirements/test.txt
+	test -x $(TEST_VENV)/bin/python || $(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) -r requirements/test.txt
+	touch $@
+
+# The bench venv sees the machine's CUDA torch (--system-site-packages); torch is installed only if missing.
+$(BENCH_VENV)/.stamp: requirements/bench.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -c "import torch" 2>/dev/null || $(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) torch
+	$(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) -r requirements/bench.txt
+	touch $@
+
+test: $(TEST_VENV)/.stamp
+	$(TEST_VENV)/bin/python -m ruff check .
+	$(TEST_VENV)/bin/python -m pytest -q $(ARGS)
+
+lint: $(TEST_VENV)/.stamp
+	$(TEST_VENV)/bin/python -m ruff check .
+
+# python-only trees of the pinned upstream releases (.up/); skipped when already built for this lock
+upstreams: $(BENCH_VENV)/.stamp
+	$(BENCH_VENV)/bin/python scripts/fetch_upstreams.py $(if $(WHEELS),--offline $(WHEELS))
+
+bench: upstreams
+	$(BENCH_VENV)/bin/python -m harness bench $(SELECT) $(ARGS)
+
+bench-quick: upstreams
+	$(BENCH_VENV)/bin/python -m harness bench $(SELECT) --quick $(ARGS)
+
+list: upstreams
+	$(BENCH_VENV)/bin/python -m harness list
+
+# refresh the shipped Helion configs (GPU; autotunes: never part of make bench)
+tune: $(BENCH_VENV)/.stamp
+	$(BENCH_VENV)/bin/python scripts/tune.py $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# rebuild speedup.md, plots and report.html of every committed run (no GPU needed)
+report: $(TEST_VENV)/.stamp
+	$(TEST_VENV)/bin/python -m harness report --all
+
+nightly: upstreams
+	bash scripts/nightly.sh
+
+clean:
+	rm -rf $(TEST_VENV) $(BENCH_VENV) .cache

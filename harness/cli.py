@@ -1,0 +1,218 @@
+"""`python -m harness <command>`: bench, check, list, report, compare."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata as md
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import registry
+from harness.results import RESULTS_DIR, RunWriter, gpu_slug, list_runs, read_rows
+from harness.shapes import ShapeError, available_models, load_all, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class UsageError(Exception):
+    """Bad user input: printed as one line, exit 2."""
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None or value in ("", "all"):
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _choose(kind: str, wanted: list[str] | None, valid: list[str]) -> list[str]:
+    if wanted is None:
+        return list(valid)
+    bad = [w for w in wanted if w not in valid]
+    if bad:
+        raise UsageError(f"unknown {kind} '{bad[0]}'; valid: {', '.join(valid)}")
+    return wanted
+
+
+def select(args: argparse.Namespace) -> tuple[list[str], list, list[str] | None, list[str] | None]:
+    specs = registry.specs()
+    cats = _choose("category", _split(args.category), registry.categories())
+    in_cats = sorted(k for k, s in specs.items() if s.category in cats)
+    kernels = _choose("kernel", _split(args.kernel), in_cats if args.category not in (None, "all") else sorted(specs))
+    models = [load_model(m) for m in _choose("model", _split(args.model), available_models())] \
+        if _split(args.model) else load_all()
+    all_impls = sorted({p for k in kernels for p in registry.providers(k)})
+    impls = _split(args.impl)
+    if impls is not None:
+        _choose("impl", impls, all_impls)
+    dtypes = _split(getattr(args, "dtype", None))
+    if dtypes is not None:
+        _choose("dtype", dtypes, sorted({d for k in kernels for d in specs[k].dtypes}))
+    return kernels, models, impls, dtypes
+
+
+def _git(*cmd: str) -> str:
+    try:
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+
+    meta: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": _version("triton"),
+        "helion": _version("helion"),
+        "cuda": torch.version.cuda,
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    }
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        meta.update(gpu=torch.cuda.get_device_name(0), gpu_slug=gpu_slug(torch.cuda.get_device_name(0)),
+                    sm_count=props.multi_processor_count, gpu_mem_gb=round(props.total_memory / 2**30, 1),
+                    capability=".".join(map(str, torch.cuda.get_device_capability(0))))
+        try:
+            meta["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                text=True, timeout=20).stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            meta["driver"] = None
+    else:
+        meta.update(gpu="cpu", gpu_slug="cpu", driver=None)
+    return meta
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.runner import Runner, RunOptions, plan_rows
+
+    kernels, models, impls, dtypes = select(args)
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `make bench` needs a GPU; "
+                         "`make report` rebuilds reports from committed results without one")
+    rows = plan_rows(kernels, models, impls, dtypes, quick=args.quick)
+    if not rows:
+        raise UsageError("nothing to run: no model in the selection uses the selected kernels "
+                         f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
+    meta = environment(device)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.category or 'all'}"
+    if meta.get("git_commit"):
+        run_id += f"-{meta['git_commit'][:8]}"
+    out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
+    run_dir = out_root / run_id
+    meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), quick=args.quick,
+                selection={"kernels": kernels, "models": [m.name for m in models], "impls": impls,
+                           "dtypes": dtypes}, run_id=run_id, upstreams={})
+    if device == "cuda" and not args.no_ceilings:
+        from harness.timing import measure_ceilings
+
+        meta["ceilings"] = measure_ceilings(torch.device("cuda"))
+        torch.cuda.empty_cache()
+    writer = RunWriter(run_dir, meta)
+    print(f"{len(rows)} rows -> {run_dir}", file=sys.stderr)
+    opts = RunOptions(device=device, seed=args.seed, timeout_s=args.timeout, first_timeout_s=args.first_timeout,
+                      target_s=args.target_s, use_graph=not args.no_graph)
+    runner = Runner(writer, opts)
+    counts = runner.run(rows)
+    upstream = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
+    meta["upstreams"] = upstream
+    meta["versions_loaded"] = runner.versions
+    writer.write_metadata()
+    print("status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
+    if not args.no_report:
+        from harness import report
+
+        report.main([str(run_dir)])
+    print(f"RUN_DIR={run_dir}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    specs = registry.specs()
+    last: dict[tuple[str, str], str] = {}
+    runs = list_runs()
+    for run in runs:
+        for r in read_rows(run):
+            last[(r["kernel"], r["impl"])] = r["status"]
+    print(f"{'kernel':<28} {'category':<10} {'catalog':<8} {'provider':<14} {'available':<60} last status")
+    for k in sorted(specs, key=lambda k: (specs[k].category, k)):
+        s = specs[k]
+        for p in registry.providers(k):
+            if p == registry.HELION:
+                avail = "port present (ports/" + f"{s.category}/{k}.py)"
+            else:
+                try:
+                    reason = registry.get_impl(k, p).available()
+                except Exception as e:  # noqa: BLE001
+                    reason = f"{type(e).__name__}: {e}"
+                avail = "available" if reason is None else f"unavailable: {reason}"
+            rows = ",".join(map(str, s.catalog_rows))
+            print(f"{k:<28} {s.category:<10} {rows:<8} {p:<14} {avail[:60]:<60} {last.get((k, p), '-')}")
+    return 0
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--category", help="catalog category (e.g. moe) or all")
+    p.add_argument("--kernel", help="comma-separated spec ids")
+    p.add_argument("--model", help="comma-separated shapes/<model>.yaml stems")
+    p.add_argument("--impl", help="comma-separated providers (vllm, sglang, helion, ...)")
+    p.add_argument("--dtype", help="comma-separated dtypes (e.g. bf16,fp8_w8a8_block128)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench", help="correctness gate + timing sweep; writes results/<gpu>/<run-id>/")
+    _add_selection(b)
+    b.add_argument("--quick", action="store_true", help="the regimes.quick subset of each model")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", help="folder to create the run folder in (default results/<gpu-slug>)")
+    b.add_argument("--timeout", type=float, default=180.0, help="per-row limit, seconds")
+    b.add_argument("--first-timeout", type=float, default=420.0,
+                   help="limit for a worker's first row (imports, compile, autotune), seconds")
+    b.add_argument("--target-s", type=float, default=0.3, help="device-timing budget per row, seconds")
+    b.add_argument("--no-graph", action="store_true", help="time direct launches with events (no CUDA graph)")
+    b.add_argument("--no-ceilings", action="store_true", help="skip measuring copy/matmul ceilings")
+    b.add_argument("--no-report", action="store_true", help="do not render speedup.md / plots after the run")
+    b.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                   help="cpu exists only for the harness's own tests (interpret mode)")
+    b.set_defaults(func=cmd_bench)
+    ls = sub.add_parser("list", help="kernel x provider availability matrix")
+    ls.set_defaults(func=cmd_list)
+    for name in ("report", "compare"):
+        p = sub.add_parser(name, help=f"see `harness {name} --help`", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("report", "compare"):
+        import importlib
+
+        return importlib.import_module(f"harness.{argv[0]}").main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ShapeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

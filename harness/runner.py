@@ -1,0 +1,201 @@
+"""Plans a sweep and runs it, one worker process per (kernel, impl), each row isolated.
+
+A row that raises becomes `error`; a row that hangs past its deadline becomes `timeout` and its worker is
+killed; a worker that dies (segfault, CUDA abort) costs the row in flight, `error` with the exit cause; in
+both cases a new worker picks up the remaining rows.  Every row is written the moment it is known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness import registry
+from harness.results import RunWriter
+from harness.shapes import ModelShapes
+from harness.worker import MARK
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class RowPlan:
+    kernel: str
+    category: str
+    impl: str
+    model: str
+    regime: str
+    params: dict[str, Any]
+    dtype: str
+
+    def base_row(self) -> dict[str, Any]:
+        return {"kernel": self.kernel, "category": self.category, "impl": self.impl, "model": self.model,
+                "regime": self.regime, "shape": json.dumps(self.params, sort_keys=True, separators=(",", ":")),
+                "dtype": self.dtype}
+
+
+@dataclasses.dataclass
+class RunOptions:
+    device: str = "cuda"
+    seed: int = 0
+    timeout_s: float = 180.0  # per row, steady state
+    first_timeout_s: float = 420.0  # the first row of a worker also pays imports, JIT compile, autotune
+    target_s: float = 0.3  # device-timing budget per row
+    use_graph: bool = True
+    recheck_seed: bool = True
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def plan_rows(kernels: list[str], models: list[ModelShapes], impls: list[str] | None, dtypes: list[str] | None,
+              quick: bool) -> list[RowPlan]:
+    rows = []
+    for k in kernels:
+        spec = registry.specs()[k]
+        provs = [p for p in registry.providers(k) if impls is None or p in impls]
+        for m in models:
+            for case in spec.cases(m, quick=quick):
+                for dtype in spec.dtypes:
+                    if dtypes is not None and dtype not in dtypes:
+                        continue
+                    for p in provs:
+                        rows.append(RowPlan(k, spec.category, p, case.model, case.regime, dict(case.params), dtype))
+    return rows
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def _tail(path: Path, n: int = 3) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])[-600:]
+
+
+class Runner:
+    def __init__(self, writer: RunWriter, opts: RunOptions, log: TextIO = sys.stderr,
+                 on_row: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.writer = writer
+        self.opts = opts
+        self.log = log
+        self.on_row = on_row
+        self.versions: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+        self.done = 0
+        self.total = 0
+        self.t_start = time.perf_counter()
+
+    def run(self, rows: list[RowPlan]) -> dict[str, int]:
+        self.total = len(rows)
+        groups: dict[tuple[str, str], list[tuple[int, RowPlan]]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault((r.kernel, r.impl), []).append((i, r))
+        for (kernel, impl), items in groups.items():
+            self._run_group(kernel, impl, items)
+        return self.counts
+
+    def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
+        row = {**plan.base_row(), **result}
+        self.writer.add(row, samples)
+        self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
+        self.done += 1
+        elapsed = time.perf_counter() - self.t_start
+        eta = elapsed / self.done * (self.total - self.done)
+        what = f"{row['median_us']:.1f} us" if row.get("median_us") is not None else (row.get("error") or "")[:90]
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        print(f"[{bar}] {self.done}/{self.total} eta {eta:4.0f}s  {plan.kernel} {plan.impl:<8} {plan.model} "
+              f"{plan.dtype} {json.dumps(plan.params, separators=(',', ':'))} -> {row['status']} {what}",
+              file=self.log, flush=True)
+        if self.on_row:
+            self.on_row(row)
+
+    def _run_group(self, kernel: str, impl: str, items: list[tuple[int, RowPlan]]) -> None:
+        pending = dict(items)
+        log_dir = self.writer.run_dir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        log_path = log_dir / f"{kernel}__{impl}.log"
+        while pending:
+            task = {
+                "kernel": kernel, "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
+                "target_s": self.opts.target_s, "use_graph": self.opts.use_graph,
+                "recheck_seed": self.opts.recheck_seed, "env": self.opts.env,
+                "rows": [{"i": i, "model": p.model, "regime": p.regime, "params": p.params, "dtype": p.dtype}
+                         for i, p in pending.items()],
+            }
+            with log_path.open("a") as errf:
+                errf.write(f"--- worker start {time.strftime('%H:%M:%S')} ({len(pending)} rows)\n")
+                errf.flush()
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "harness.worker"], cwd=ROOT, stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
+                )
+                assert proc.stdin and proc.stdout
+                proc.stdin.write(json.dumps(task))
+                proc.stdin.close()
+                self._drain(proc, pending, log_path, errf)
+
+    def _drain(self, proc: subprocess.Popen, pending: dict[int, RowPlan], log_path: Path, errf: TextIO) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        current: int | None = None
+        started_any = False
+        deadline = time.monotonic() + self.opts.first_timeout_s
+        buf = ""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill(proc)
+                victim = current if current is not None else next(iter(pending))
+                limit = self.opts.timeout_s if started_any and current is not None else self.opts.first_timeout_s
+                self._record(pending.pop(victim), {"status": "timeout",
+                                                   "error": f"timeout: no result within {limit:.0f} s"}, [])
+                return
+            if not sel.select(timeout=min(remaining, 1.0)):
+                continue
+            chunk = proc.stdout.readline()
+            if chunk == "":
+                rc = proc.wait()
+                if pending:
+                    victim = current if current is not None else next(iter(pending))
+                    cause = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
+                    self._record(pending.pop(victim), {
+                        "status": "error", "error": f"worker died ({cause}): {_tail(log_path)}"}, [])
+                return
+            buf = chunk
+            if not buf.startswith(MARK):
+                errf.write(buf)  # an upstream printed to stdout: keep it in the log
+                errf.flush()
+                continue
+            msg = json.loads(buf[len(MARK):])
+            ev = msg["event"]
+            if ev == "start":
+                current = msg["i"]
+                deadline = time.monotonic() + (self.opts.timeout_s if started_any else self.opts.first_timeout_s)
+                started_any = True
+            elif ev == "row":
+                plan = pending.pop(msg["i"])
+                self._record(plan, msg["row"], msg.get("samples") or [])
+                current = None
+            elif ev == "versions":
+                self.versions.update(msg["versions"])
+            elif ev == "done":
+                proc.wait()
+                return

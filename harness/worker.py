@@ -1,0 +1,160 @@
+"""Worker process: runs the rows of one (kernel, impl) pair and streams each result to the parent.
+
+Started by harness.runner as `python -m harness.worker`; reads a JSON task on stdin; writes protocol lines
+prefixed with MARK on stdout (anything else an upstream prints is passed through to the log).  The parent
+owns isolation: a row that crashes the process or hangs costs only that row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+MARK = "@@HB "
+
+
+def emit(event: str, **payload: Any) -> None:
+    sys.stdout.write(MARK + json.dumps({"event": event, **payload}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def case_seed(base_seed: int, kernel: str, model: str, shape: str, dtype: str) -> int:
+    """Same inputs for every impl of one case (a fair comparison), fresh inputs for every case."""
+    h = hashlib.sha256(f"{base_seed}|{kernel}|{model}|{shape}|{dtype}".encode()).hexdigest()
+    return int(h[:8], 16)
+
+
+def _short(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {msg[0][:300] if msg else ''}".rstrip(": ")
+
+
+def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple[dict[str, Any], list[float]]:
+    import torch
+
+    from harness import correctness, timing
+
+    row: dict[str, Any] = {}
+    reason = impl.dtype_reason(dtype)
+    if reason:
+        return {"status": "unavailable", "error": f"unavailable: {reason}"}, []
+    seed = case_seed(task["seed"], spec.id, case.model, case.shape_json(), dtype)
+    inputs = spec.make_inputs(case, dtype, device, seed)
+    out = spec.make_output(inputs, case, dtype)
+    ref = spec.reference(inputs, case, dtype)
+    tol = spec.tolerance(dtype)
+    row["tol"] = tol.rel
+
+    t0 = time.perf_counter()
+    prepared = impl.prepare(inputs, out, case, dtype)
+    info = prepared.info
+    row["config"] = info.get("config")
+    row["config_source"] = info.get("config_source")
+    row["notes"] = info.get("notes")
+    check = correctness.check_call(prepared.fn, out, ref, tol)  # first call: JIT compile / autotune
+    first_s = time.perf_counter() - t0
+    row.update(max_abs_err=check.max_abs_err, rel_err=check.rel_err)
+    if not check.ok:
+        row.update(status="incorrect", error=check.reason)
+        return row, []
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    prepared.fn()
+    sync()
+    steady_s = time.perf_counter() - t0
+    row["compile_s"] = max(0.0, first_s - steady_s)
+
+    if device.type == "cuda":
+        dt = timing.time_device([prepared.fn], device, target_s=task["target_s"], use_graph=task["use_graph"])
+        row["eager_us"] = timing.time_eager(prepared.fn, device)
+    else:  # CPU runs exist for the harness's own tests (interpret mode); wall clock only
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            prepared.fn()
+            samples.append((time.perf_counter() - t0) * 1e6)
+        dt = timing.DeviceTiming(samples_us=samples, method="cpu_wall")
+        row["eager_us"] = dt.median_us
+    if dt.graph_error:
+        row["notes"] = "; ".join(x for x in (row.get("notes"), f"graph capture failed: {dt.graph_error}") if x)
+
+    # the timed callable must still be right afterwards, and on fresh inputs with a new seed
+    for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
+        check = correctness.check_call(fn, o, r, tol)
+        if not check.ok:
+            row.update(status="incorrect", error=f"{what}: {check.reason}", rel_err=check.rel_err,
+                       max_abs_err=check.max_abs_err)
+            return row, []
+    med = dt.median_us
+    row.update(status="ok", median_us=med, p20_us=dt.p20_us, p80_us=dt.p80_us, n_samples=len(dt.samples_us),
+               timing_method=dt.method)
+    fl, by = spec.flops(case), spec.bytes(case, dtype)
+    row["tflops"] = fl / (med * 1e-6) / 1e12 if fl else None
+    row["gbps"] = by / (med * 1e-6) / 1e9 if by else None
+    return row, dt.samples_us
+
+
+def _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
+    yield "after timing", prepared.fn, out, ref
+    if task.get("recheck_seed", True):
+        seed2 = (seed + 0x9E3779B1) % (1 << 31)
+        inputs2 = spec.make_inputs(case, dtype, device, seed2)
+        out2 = spec.make_output(inputs2, case, dtype)
+        ref2 = spec.reference(inputs2, case, dtype)
+        prepared2 = impl.prepare(inputs2, out2, case, dtype)
+        yield "fresh inputs (second seed)", prepared2.fn, out2, ref2
+
+
+def main() -> int:
+    task = json.loads(sys.stdin.read())
+    os.environ.update(task.get("env", {}))
+    import torch
+
+    from harness import registry
+    from harness.spec import Case
+
+    spec = registry.specs()[task["kernel"]]
+    device = torch.device(task["device"])
+    try:
+        impl = registry.get_impl(task["kernel"], task["impl"])
+        reason = impl.available()
+    except Exception as e:  # noqa: BLE001 - an impl that cannot even be imported is unavailable, with why
+        traceback.print_exc()
+        reason = f"import failed: {_short(e)}"
+        impl = None
+    if impl is not None and reason is None:
+        try:
+            emit("versions", versions=impl.versions())
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    for item in task["rows"]:
+        i = item["i"]
+        emit("start", i=i)
+        case = Case(model=item["model"], regime=item["regime"], params=item["params"])
+        if reason is not None:
+            emit("row", i=i, row={"status": "unavailable", "error": f"unavailable: {reason}"}, samples=[])
+            continue
+        try:
+            row, samples = run_row(spec, impl, case, item["dtype"], task, device)
+        except Exception as e:  # noqa: BLE001 - one row's failure must not stop the others
+            traceback.print_exc()
+            oom = "out of memory" in str(e).lower() or type(e).__name__ == "OutOfMemoryError"
+            row, samples = {"status": "error", "error": ("OOM: " if oom else "") + _short(e)}, []
+        for k, v in list(row.items()):
+            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+                row[k] = None
+        emit("row", i=i, row=row, samples=samples)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    emit("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Helion ports, one file per catalog kernel: ports/<category>/<kernel>.py."""

@@ -1,0 +1,138 @@
+"""A fake kernel and misbehaving impls, loaded through HELION_BENCH_EXTRA_MODULES by the runner tests.
+
+The checker and the runner must catch every one of them: wrong numbers, an unwritten output buffer, a zeroed
+output, an exception, a hard crash of the process, a hang, and an impl that says it is unavailable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import ClassVar
+
+import torch
+
+from harness.shapes import ModelShapes
+from harness.spec import Case, Impl, Inputs, KernelSpec, Prepared, Tolerance
+
+
+class FakeScaleSpec(KernelSpec):
+    id = "fake_scale"
+    category = "test"
+    catalog_rows = (0,)
+    title = "out = 2 * x (runner tests)"
+    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
+        return [Case(model.name, "test", {"n": 64})]
+
+    def test_cases(self) -> list[Case]:
+        return [Case("test", "test", {"n": 37}), Case("test", "test", {"n": 64})]
+
+    def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
+        g = torch.Generator(device=device).manual_seed(seed)
+        return {"x": torch.randn(case.params["n"], generator=g, device=device)}
+
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        return torch.empty_like(inputs["x"])
+
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        return inputs["x"].double() * 2
+
+    def tolerance(self, dtype: str) -> Tolerance:
+        return Tolerance(1e-6, "fp32 exact scale")
+
+    def flops(self, case: Case) -> float:
+        return float(case.params["n"])
+
+    def bytes(self, case: Case, dtype: str) -> float:
+        return 8.0 * case.params["n"]
+
+
+SPEC = FakeScaleSpec()
+
+
+class _Base(Impl):
+    kernel = "fake_scale"
+
+    def available(self) -> str | None:
+        return None
+
+    def versions(self) -> dict[str, str]:
+        return {"fakeup": "1.2.3"}
+
+
+class Good(_Base):
+    provider = "good"
+
+    def prepare(self, inputs, out, case, dtype):
+        x = inputs["x"]
+        return Prepared(lambda: torch.mul(x, 2, out=out), {"config": {"BLOCK": 64}, "config_source": "test"})
+
+
+class Wrong(_Base):
+    provider = "wrong"
+
+    def prepare(self, inputs, out, case, dtype):
+        x = inputs["x"]
+        return Prepared(lambda: torch.mul(x, 2.01, out=out))
+
+
+class Unwritten(_Base):
+    provider = "unwritten"
+
+    def prepare(self, inputs, out, case, dtype):
+        x = inputs["x"]
+        # writes only the first half: the NaN poison must show in the rest
+        return Prepared(lambda: torch.mul(x[: x.numel() // 2], 2, out=out[: x.numel() // 2]))
+
+
+class Zeroed(_Base):
+    provider = "zeroed"
+
+    def prepare(self, inputs, out, case, dtype):
+        return Prepared(lambda: out.zero_())
+
+
+class Raises(_Base):
+    provider = "raises"
+
+    def prepare(self, inputs, out, case, dtype):
+        def fn():
+            raise RuntimeError("kernel launch failed: invalid argument")
+
+        return Prepared(fn)
+
+
+class Crashes(_Base):
+    provider = "crashes"
+
+    def prepare(self, inputs, out, case, dtype):
+        if case.params["n"] == 37:
+            os.kill(os.getpid(), signal.SIGSEGV)  # the whole process dies, as a bad kernel can make it
+        x = inputs["x"]
+        return Prepared(lambda: torch.mul(x, 2, out=out))
+
+
+class Hangs(_Base):
+    provider = "hangs"
+
+    def prepare(self, inputs, out, case, dtype):
+        if case.params["n"] == 37:
+            time.sleep(3600)
+        x = inputs["x"]
+        return Prepared(lambda: torch.mul(x, 2, out=out))
+
+
+class Missing(_Base):
+    provider = "missing"
+
+    def available(self) -> str | None:
+        return "fakeup 9.9 not installed and no cache at .up/fakeup"
+
+    def prepare(self, inputs, out, case, dtype):
+        raise AssertionError("never called when unavailable")
+
+
+IMPLS = [Good(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Missing()]

@@ -1,0 +1,87 @@
+"""Runner isolation and the correctness gate, end to end through worker processes, on the CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import registry
+from harness.results import RunWriter, read_rows, read_samples
+from harness.runner import RowPlan, Runner, RunOptions
+
+
+@pytest.fixture
+def fake_env(monkeypatch):
+    monkeypatch.setenv("HELION_BENCH_EXTRA_MODULES", "tests.runner.fakes")
+    registry.specs.cache_clear()
+    registry._adapter_impls.cache_clear()
+    yield
+    registry.specs.cache_clear()
+    registry._adapter_impls.cache_clear()
+
+
+def _run(tmp_path, impls, ns=(37, 64), timeout=20.0):
+    plans = [RowPlan("fake_scale", "test", impl, "test", "test", {"n": n}, "fp32") for impl in impls for n in ns]
+    writer = RunWriter(tmp_path / "run", {"seed": 0})
+    opts = RunOptions(device="cpu", timeout_s=timeout, first_timeout_s=timeout)
+    runner = Runner(writer, opts)
+    runner.run(plans)
+    rows = read_rows(tmp_path / "run")
+    return {(r["impl"], json.loads(r["shape"])["n"]): r for r in rows}, runner, tmp_path / "run"
+
+
+def test_good_impl_is_ok_with_timing_and_samples(fake_env, tmp_path):
+    rows, runner, run_dir = _run(tmp_path, ["good"])
+    for n in (37, 64):
+        r = rows[("good", n)]
+        assert r["status"] == "ok", r
+        assert r["rel_err"] == 0.0
+        assert r["median_us"] > 0 and r["p20_us"] <= r["median_us"] <= r["p80_us"]
+        assert json.loads(r["config"]) == {"BLOCK": 64}
+    assert len(read_samples(run_dir)) == 2
+    assert runner.versions == {"fakeup": "1.2.3"}
+
+
+@pytest.mark.parametrize("impl,needle", [
+    ("wrong", "rel_err"),
+    ("unwritten", "NaN/Inf"),
+    ("zeroed", "rel_err 1.000e+00"),
+])
+def test_checker_catches_bad_outputs(fake_env, tmp_path, impl, needle):
+    rows, _, run_dir = _run(tmp_path, [impl], ns=(64,))
+    r = rows[(impl, 64)]
+    assert r["status"] == "incorrect"
+    assert needle in r["error"]
+    assert r["median_us"] is None and r["eager_us"] is None  # no time for an incorrect impl
+    assert read_samples(run_dir) == {}
+
+
+def test_exception_costs_only_its_row(fake_env, tmp_path):
+    rows, _, _ = _run(tmp_path, ["raises", "good"])
+    assert rows[("raises", 37)]["status"] == "error"
+    assert "kernel launch failed" in rows[("raises", 37)]["error"]
+    assert rows[("good", 64)]["status"] == "ok"
+
+
+def test_crash_is_isolated_and_the_rest_still_runs(fake_env, tmp_path):
+    rows, _, _ = _run(tmp_path, ["crashes", "good"])
+    assert rows[("crashes", 37)]["status"] == "error"
+    assert "worker died (signal 11)" in rows[("crashes", 37)]["error"]
+    assert rows[("crashes", 64)]["status"] == "ok"  # a fresh worker took the remaining row
+    assert rows[("good", 37)]["status"] == "ok"
+
+
+def test_hang_times_out_and_the_rest_still_runs(fake_env, tmp_path):
+    rows, _, _ = _run(tmp_path, ["hangs"], timeout=8.0)
+    assert rows[("hangs", 37)]["status"] == "timeout"
+    assert "timeout" in rows[("hangs", 37)]["error"]
+    assert rows[("hangs", 64)]["status"] == "ok"
+
+
+def test_unavailable_impl_gives_reason_rows(fake_env, tmp_path):
+    rows, _, _ = _run(tmp_path, ["missing", "good"])
+    r = rows[("missing", 37)]
+    assert r["status"] == "unavailable"
+    assert r["error"] == "unavailable: fakeup 9.9 not installed and no cache at .up/fakeup"
+    assert rows[("good", 37)]["status"] == "ok"

@@ -1,0 +1,246 @@
+"""Upstream fused-MoE Triton kernels: vLLM 0.33.0 `fused_moe_kernel` and SGLang 0.5.23 `fused_moe_kernel`.
+
+Each adapter replays its upstream's own production sequence (vLLM `fused_experts_impl`, SGLang
+`_fused_moe_kernel_sequence`) with the upstream's functions, on the upstream's tuned config for this GPU:
+
+    [fp8: quantize activations] -> invoke fused_moe_kernel (gate-up) -> SiLU-and-mul
+    -> [fp8: quantize activations] -> invoke fused_moe_kernel (down, router weight) -> top-k sum
+
+Where the upstream's production step is a compiled CUDA op that cannot be loaded with a python-only tree
+(built against another torch), the adapter runs that upstream's own fallback for the step and says so in the
+row's notes: vLLM silu_and_mul -> `SiluAndMul.forward_native`; vLLM per_token_group_fp8_quant -> its Triton
+`_per_token_group_quant_fp8` with the launcher's fallback launch parameters; vLLM moe_sum -> torch.sum;
+SGLang silu_and_mul -> its Triton `act_and_mul_triton`; SGLang moe_sum_reduce -> its Triton
+`moe_sum_reduce_triton`; SGLang's sgl_kernel activation quant -> its Triton `per_token_group_quant_fp8`.
+moe_align_block_size runs in prepare (untimed) for every provider: see harness/specs/moe/fused_moe.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.spec import Case, Impl, Inputs, Prepared
+from harness.specs.moe.fused_moe import FP8
+from harness.specs.moe.routing import align_block_size
+
+VLLM_MOD = "vllm.model_executor.layers.fused_moe.fused_moe"
+VLLM_FP8_MOD = "vllm.model_executor.layers.quantization.utils.fp8_utils"
+VLLM_ACT_MOD = "vllm.model_executor.layers.activation"
+SGL_MOD = "sglang.kernels.ops.moe.fused_moe_triton_kernels"
+SGL_CFG_MOD = "sglang.srt.layers.moe.moe_runner.triton_utils.fused_moe_triton_config"
+SGL_FP8_MOD = "sglang.kernels.ops.quantization.fp8_kernel"
+BLOCK_SHAPE = [128, 128]
+
+
+def _cuda_reason() -> str | None:
+    if not torch.cuda.is_available():
+        return "needs a CUDA GPU (the upstream Triton kernel is launched on the device)"
+    return None
+
+
+class _UpstreamMoE(Impl):
+    kernel = "fused_moe"
+    dtypes = ("bf16", FP8)
+    package: str = ""
+    modules: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._mods: dict[str, Any] | None = None
+        self._up = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._mods is None:
+            from upstream_adapters._loader import load
+
+            self._up = load(self.package)
+            if self._up.unavailable:
+                raise RuntimeError(self._up.unavailable)
+            self._before_import()
+            self._mods = {m: self._up.import_module(m, stub_missing=True) for m in self.modules}
+        return self._mods
+
+    def _before_import(self) -> None:
+        pass
+
+    def available(self) -> str | None:
+        reason = _cuda_reason()
+        if reason:
+            return reason
+        try:
+            self._load()
+        except Exception as e:  # noqa: BLE001 - the reason is the product here
+            msg = str(e).strip().splitlines()
+            return f"{self.package} kernels failed to import: {type(e).__name__}: {msg[0][:200] if msg else ''}"
+        return None
+
+    def versions(self) -> dict[str, str]:
+        return {self.package: self._up.version} if self._up else {}
+
+    def _stub_note(self) -> str:
+        stubbed = list(getattr(self._up, "stubbed", []) or [])
+        return f"stand-ins for unloadable modules: {', '.join(sorted(stubbed))}" if stubbed else ""
+
+
+class VllmFusedMoE(_UpstreamMoE):
+    provider = "vllm"
+    package = "vllm"
+    modules = (VLLM_MOD, VLLM_FP8_MOD, VLLM_ACT_MOD)
+
+    def _before_import(self) -> None:
+        from upstream_adapters._loader import vllm_platform
+
+        self.platform = vllm_platform(self._up)
+
+    def _config(self, fm: Any, w1: torch.Tensor, w2: torch.Tensor, top_k: int, m: int, fp8: bool
+                ) -> tuple[dict[str, Any], str]:
+        dtype_str = "fp8_w8a8" if fp8 else None
+        block = BLOCK_SHAPE if fp8 else None
+        e, n = w2.shape[0], w2.shape[2]  # vLLM keys its files on w2's N (per-shard intermediate)
+        name = fm.get_config_file_name(e, n, dtype_str, block)
+        tuned = fm.get_moe_configs(e, n, dtype_str, block[0] if block else None, block[1] if block else None)
+        config = fm.try_get_optimal_moe_config(tuple(w1.shape), tuple(w2.shape), top_k, dtype_str, m,
+                                               block_shape=block)
+        source = f"vllm tuned: fused_moe/configs/{name}" if tuned else f"vllm default (no tuned file {name})"
+        return dict(config), source
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        import triton
+        import triton.language as tl
+
+        mods = self._load()
+        fm, fp8u, act = mods[VLLM_MOD], mods[VLLM_FP8_MOD], mods[VLLM_ACT_MOD]
+        h, w1, w2 = inputs["hidden_states"], inputs["w1"], inputs["w2"]
+        tw, ti = inputs["topk_weights"], inputs["topk_ids"]
+        fp8 = dtype == FP8
+        m, k = h.shape
+        e, n2, _ = w1.shape
+        top_k = ti.shape[1]
+        config, source = self._config(fm, w1, w2, top_k, m, fp8)
+        sorted_ids, expert_ids, ntp = align_block_size(ti, e, config["BLOCK_SIZE_M"])
+        cache1 = torch.empty(m, top_k, n2, device=h.device, dtype=h.dtype)
+        cache3 = torch.empty(m, top_k, k, device=h.device, dtype=h.dtype)
+        silu_mul = act.SiluAndMul.forward_native
+        w1s, w2s = inputs.get("w1_scale"), inputs.get("w2_scale")
+        fp8_dtype = torch.float8_e4m3fn
+        finfo = torch.finfo(fp8_dtype)
+
+        def quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            # per_token_group_quant_fp8's Triton fallback, launched as the launcher launches it: on CUDA the
+            # launcher prefers torch.ops._C.per_token_group_fp8_quant, a compiled op not loadable here.
+            group = BLOCK_SHAPE[1]
+            xq = torch.empty(x.shape, device=x.device, dtype=fp8_dtype)
+            xs = torch.empty(x.shape[:-1] + (x.shape[-1] // group,), device=x.device, dtype=torch.float32)
+            rows = x.numel() // group
+            block = triton.next_power_of_2(group)
+            fp8u._per_token_group_quant_fp8[(rows,)](
+                x, xq, xs, group, x.shape[1], x.stride(0), 1e-10, fp8_min=finfo.min, fp8_max=finfo.max,
+                use_ue8m0=False, BLOCK=block, num_warps=min(max(block // 256, 1), 8), num_stages=1)
+            return xq, xs
+
+        def gemm(a, a_scale, b, b_scale, c, mul_routed_weight, kk):
+            fm.invoke_fused_moe_triton_kernel(
+                a, b, c, a_scale, b_scale, tw, sorted_ids, expert_ids, ntp, mul_routed_weight, kk, config,
+                compute_type=tl.bfloat16, use_fp8_w8a8=fp8, use_int8_w8a8=False, use_int8_w8a16=False,
+                use_int4_w4a16=False, per_channel_quant=False, block_shape=BLOCK_SHAPE if fp8 else None)
+
+        def fn() -> None:
+            a, a_s = quant(h) if fp8 else (h, None)
+            gemm(a, a_s, w1, w1s, cache1, False, top_k)
+            inter = silu_mul(cache1.view(-1, n2))
+            a2, a2_s = quant(inter) if fp8 else (inter, None)
+            gemm(a2, a2_s, w2, w2s, cache3, True, 1)
+            torch.sum(cache3, dim=1, out=out)
+
+        notes = ["vllm current_platform " + json.dumps(self.platform, sort_keys=True),
+                 "silu_and_mul: SiluAndMul.forward_native (CUDA op _C.silu_and_mul not loadable)",
+                 "moe_sum: torch.sum (CUDA op _moe_C.moe_sum not loadable)"]
+        if fp8:
+            notes.append("act quant: Triton _per_token_group_quant_fp8 (CUDA op _C.per_token_group_fp8_quant "
+                         "not loadable)")
+        if self._stub_note():
+            notes.append(self._stub_note())
+        return Prepared(fn, {"config": config, "config_source": source, "notes": "; ".join(notes)})
+
+
+class SglangFusedMoE(_UpstreamMoE):
+    provider = "sglang"
+    package = "sglang"
+    modules = (SGL_MOD, SGL_CFG_MOD, SGL_FP8_MOD)
+
+    def _config(self, cfg_mod: Any, e: int, n: int, k: int, top_k: int, m: int, fp8: bool
+                ) -> tuple[dict[str, Any], str]:
+        """SGLang's `get_moe_configs` needs its runtime context ("config namespace 'exec' not published"),
+        so read the same files it reads, in its order: configs/triton_<own version>/, then newest first."""
+        import triton
+
+        dtype_str = "fp8_w8a8" if fp8 else None
+        name = cfg_mod.get_config_file_name(e, n, dtype_str, BLOCK_SHAPE if fp8 else None)
+        root = Path(cfg_mod.__file__).resolve().parent / "configs"
+        mine = "triton_" + triton.__version__.replace(".", "_")
+        dirs = [mine] + sorted((d for d in os.listdir(root) if d.startswith("triton_") and d != mine), reverse=True)
+        for d in dirs:
+            path = root / d / name
+            if path.exists():
+                table = {int(b): v for b, v in json.loads(path.read_text()).items() if b.isdigit()}
+                config = dict(table[min(table, key=lambda b: abs(b - m))])
+                source = f"sglang tuned: moe_runner/triton_utils/configs/{d}/{name}"
+                if (root / d / name.replace(".json", "_down.json")).exists():
+                    source += " (its _down config needs SGLang's TMA down path: not used)"
+                return config, source
+        config = cfg_mod.get_default_config(m, e, n, k, top_k, dtype_str, False, BLOCK_SHAPE if fp8 else None)
+        return dict(config), f"sglang default (no tuned file {name})"
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        import triton.language as tl
+
+        mods = self._load()
+        sk, cfg_mod, fp8k = mods[SGL_MOD], mods[SGL_CFG_MOD], mods[SGL_FP8_MOD]
+        h, w1, w2 = inputs["hidden_states"], inputs["w1"], inputs["w2"]
+        tw, ti = inputs["topk_weights"], inputs["topk_ids"]
+        fp8 = dtype == FP8
+        m, k = h.shape
+        e, n2, _ = w1.shape
+        top_k = ti.shape[1]
+        config, source = self._config(cfg_mod, e, n2 // 2, k, top_k, m, fp8)  # SGLang keys N = per-shard intermediate
+        config.pop("USE_TMA", None)
+        sorted_ids, expert_ids, ntp = align_block_size(ti, e, config["BLOCK_SIZE_M"])
+        cache1 = torch.empty(m * top_k, n2, device=h.device, dtype=h.dtype)
+        cache2 = torch.empty(m * top_k, n2 // 2, device=h.device, dtype=h.dtype)
+        cache3 = torch.empty(m, top_k, k, device=h.device, dtype=h.dtype)
+        w1s, w2s = inputs.get("w1_scale"), inputs.get("w2_scale")
+
+        def quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            if not fp8:
+                return x, None
+            return fp8k.per_token_group_quant_fp8(x, BLOCK_SHAPE[1])
+
+        def gemm(a, a_scale, b, b_scale, c, mul_routed_weight, kk):
+            sk.invoke_fused_moe_kernel(
+                a, b, None, c, a_scale, b_scale, None, tw, ti, sorted_ids, expert_ids, ntp, mul_routed_weight,
+                kk, config, compute_type=tl.bfloat16, use_fp8_w8a8=fp8, use_int8_w8a8=False,
+                use_int8_w8a16=False, use_int4_w4a16=False, per_channel_quant=False,
+                block_shape=BLOCK_SHAPE if fp8 else None)
+
+        def fn() -> None:
+            a, a_s = quant(h)
+            gemm(a, a_s, w1, w1s, cache1, False, top_k)
+            sk.act_and_mul_triton(cache1, cache2, config, ti, expert_ids, False, "silu")
+            a2, a2_s = quant(cache2)
+            gemm(a2, a2_s, w2, w2s, cache3, True, 1)
+            sk.moe_sum_reduce_triton(cache3, out, 1.0)
+
+        notes = ["silu_and_mul: Triton act_and_mul_triton (sgl_kernel CUDA op not loadable)",
+                 "moe_sum: Triton moe_sum_reduce_triton (sgl_kernel moe_sum_reduce not loadable)"]
+        if fp8:
+            notes.append("act quant: Triton per_token_group_quant_fp8 (sgl_kernel op not loadable)")
+        if self._stub_note():
+            notes.append(self._stub_note())
+        return Prepared(fn, {"config": config, "config_source": source, "notes": "; ".join(notes)})
+
+
+IMPLS = [VllmFusedMoE(), SglangFusedMoE()]
