@@ -1,0 +1,47 @@
+"""Bad input fails fast: one line naming the valid choices, exit 2."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.cli import main
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["bench", "--category", "nope"], "unknown category 'nope'; valid: moe"),
+    (["bench", "--category", "moe", "--kernel", "nope"], "unknown kernel 'nope'; valid: fused_moe"),
+    (["bench", "--category", "moe", "--model", "nope"], "unknown model 'nope'; valid: "),
+    (["bench", "--category", "moe", "--impl", "nope"], "unknown impl 'nope'; valid: "),
+    (["bench", "--category", "moe", "--dtype", "fp4"], "unknown dtype 'fp4'; valid: bf16"),
+])
+def test_unknown_choices(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_no_gpu_points_to_make_report(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["bench", "--category", "moe", "--model", "qwen3-235b-a22b"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "make report" in err
+
+
+def test_malformed_yaml_names_file_and_key(capsys, monkeypatch, tmp_path):
+    import harness.shapes as shapes
+
+    bad = "name: bad\ndisplay_name: Bad\nsource: x\ntp: two\nhidden_size: 8\nregimes: {}\n"
+    (tmp_path / "bad.yaml").write_text(bad)
+    monkeypatch.setattr(shapes, "SHAPES_DIR", tmp_path)
+    monkeypatch.setattr("harness.cli.load_all", lambda: shapes.load_all(tmp_path))
+    assert main(["bench", "--category", "moe"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "'tp'" in err
+
+
+def test_model_without_the_kernel_says_nothing_to_run(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert main(["bench", "--category", "moe", "--model", "gemma3-27b"]) == 2
+    assert "nothing to run" in capsys.readouterr().err
