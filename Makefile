@@ -27,6 +27,10 @@ $(TEST_VENV)/.stamp: requirements/test.txt
 # The bench venv sees the machine's CUDA torch (--system-site-packages); torch is installed only if missing.
 $(BENCH_VENV)/.stamp: requirements/bench.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(BENCH_VENV)
+	# when $(PYTHON) is itself a venv (GPU images often ship torch in one), --system-site-packages only reaches
+	# the base interpreter: a .pth file makes the creating interpreter's packages (its CUDA torch) visible too
+	$(PYTHON) -c "import site; print('\n'.join(site.getsitepackages()))" > \
+	  "$$($(BENCH_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/_parent_site.pth"
 	$(BENCH_VENV)/bin/python -c "import torch" 2>/dev/null || $(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) torch
 	$(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) -r requirements/bench.txt
 	touch $@

@@ -110,7 +110,7 @@ class RunWriter:
         with self._csv_path.open("a", newline="") as f:
             csv.writer(f).writerow([_fmt(row.get(c)) for c in COLUMNS])
         if samples_us:
-            key = {k: row.get(k, "") for k in ROW_KEY}
+            key = {k: _fmt(row.get(k, "")) for k in ROW_KEY}  # the same text as the CSV cells
             with self._samples_path.open("a") as f:
                 f.write(json.dumps({"key": key, "samples_us": [round(s, 4) for s in samples_us]}) + "\n")
 

@@ -145,7 +145,8 @@ class Runner:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "harness.worker"], cwd=ROOT, stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1",
+                         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)},
                 )
                 assert proc.stdin and proc.stdout
                 proc.stdin.write(json.dumps(task))

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Run a sweep on a lent GPU box with no internet (the device tool), bringing the run folder back as one file.
 #   carry: .up (python-only upstream trees, scripts/fetch_upstreams.py) and .whl (wheels, --wheelhouse)
-#   usage: bash scripts/device_bench.sh <make bench args...>     e.g. CATEGORY=moe ARGS="--quick"
+#   usage: bash scripts/device_bench.sh <harness bench args...>   e.g. --category moe --quick
+# (the upstream trees arrive as .up/<name>.zip, which the loader unpacks; nothing is fetched there)
 # Writes $OUT/run.tgz (the run folder) and $OUT/bench.log.
 set -uo pipefail
 : "${OUT:?OUT must point at the folder that comes back}"
 export PYTHONUNBUFFERED=1 HELION_AUTOTUNE_BENCHMARK_SUBPROCESS=0
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
-make bench WHEELS=.whl "$@" 2>&1 | tee "$OUT/bench.log"
+make .venv-bench/.stamp WHEELS=.whl > "$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
+# the upstreams' small runtime deps (pydantic, msgspec, ...) travel as wheels too: no index there
+.venv-bench/bin/python -m pip install -q --no-index --no-deps .whl/*.whl >> "$OUT/setup.log" 2>&1
+.venv-bench/bin/python -m harness bench "$@" 2>&1 | tee "$OUT/bench.log"
 rc=${PIPESTATUS[0]}
 run_dir=$(grep '^RUN_DIR=' "$OUT/bench.log" | tail -n 1 | cut -d= -f2-)
 if [ -n "$run_dir" ] && [ -d "$run_dir" ]; then

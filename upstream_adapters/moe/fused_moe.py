@@ -167,10 +167,37 @@ class VllmFusedMoE(_UpstreamMoE):
         return Prepared(fn, {"config": config, "config_source": source, "notes": "; ".join(notes)})
 
 
+def _server_defaults_when_unpublished(get_exec: Any) -> Any:
+    """SGLang's config lookup reads `get_exec().deterministic.enable_deterministic_inference`, a ServerArgs
+    field published by a running server.  Outside a server, answer with the ServerArgs default (False), as a
+    default-configured server would; a published context is still used as is."""
+    from types import SimpleNamespace
+
+    defaults = SimpleNamespace(deterministic=SimpleNamespace(enable_deterministic_inference=False))
+
+    def get_exec_or_defaults() -> Any:
+        try:
+            return get_exec()
+        except ValueError as e:
+            if "not published" not in str(e):
+                raise
+            return defaults
+
+    get_exec_or_defaults.__wrapped__ = get_exec
+    return get_exec_or_defaults
+
+
 class SglangFusedMoE(_UpstreamMoE):
     provider = "sglang"
     package = "sglang"
     modules = (SGL_MOD, SGL_CFG_MOD, SGL_FP8_MOD)
+
+    def _load(self) -> dict[str, Any]:
+        mods = super()._load()
+        cfg_mod = mods[SGL_CFG_MOD]
+        if not hasattr(cfg_mod.get_exec, "__wrapped__"):
+            cfg_mod.get_exec = _server_defaults_when_unpublished(cfg_mod.get_exec)
+        return mods
 
     def _config(self, cfg_mod: Any, e: int, n: int, k: int, top_k: int, m: int, fp8: bool
                 ) -> tuple[dict[str, Any], str]:
@@ -235,6 +262,7 @@ class SglangFusedMoE(_UpstreamMoE):
             sk.moe_sum_reduce_triton(cache3, out, 1.0)
 
         notes = ["silu_and_mul: Triton act_and_mul_triton (sgl_kernel CUDA op not loadable)",
+                 "runtime context: unpublished; get_exec() answers the ServerArgs defaults",
                  "moe_sum: Triton moe_sum_reduce_triton (sgl_kernel moe_sum_reduce not loadable)"]
         if fp8:
             notes.append("act quant: Triton per_token_group_quant_fp8 (sgl_kernel op not loadable)")
