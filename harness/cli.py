@@ -146,6 +146,105 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+AVAIL_COLUMNS = ("kernel", "category", "provider", "status", "reason")
+
+
+def _availability(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """kernel x provider -> pass (every dtype passed) / fail (first failing dtype's reason) / unavailable."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["kernel"], r["category"], r["impl"]), []).append(r)
+    out = []
+    for (kernel, category, provider), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
+        bad = [r for r in rs if r["status"] in ("incorrect", "error", "timeout")]
+        unav = [r for r in rs if r["status"] == "unavailable"]
+        if bad:
+            status = "fail"
+            reason = f"{bad[0]['dtype']}: {bad[0]['status']}: {bad[0].get('error') or ''}"
+        elif len(unav) == len(rs):
+            status, reason = "unavailable", (unav[0].get("error") or "").removeprefix("unavailable: ")
+        else:
+            status = "pass"
+            reason = "; ".join(f"{r['dtype']}: {(r.get('error') or '').removeprefix('unavailable: ')}" for r in unav)
+        out.append({"kernel": kernel, "category": category, "provider": provider, "status": status,
+                    "reason": reason})
+    return out
+
+
+def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str, Any]) -> list[dict[str, str]]:
+    import csv
+
+    matrix = _availability(rows)
+    with (out_dir / "availability.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=AVAIL_COLUMNS)
+        w.writeheader()
+        w.writerows(matrix)
+    specs = registry.specs()
+    rows_total = sorted({r for s in specs.values() for r in s.catalog_rows if r > 0})
+    passing = {(m["kernel"]) for m in matrix if m["status"] == "pass" and m["provider"] != registry.HELION}
+    rows_pass = sorted({r for k in passing for r in specs[k].catalog_rows if r > 0}) if passing else []
+    counts = {s: sum(m["status"] == s for m in matrix) for s in ("pass", "fail", "unavailable")}
+    lines = [
+        f"# Upstream availability on {meta.get('gpu', '?')}",
+        "",
+        f"Correctness-only sweep (`python -m harness check`), {meta.get('date', '?')}, commit "
+        f"{(meta.get('git_commit') or '?')[:10]}, seed {meta.get('seed')}: one small shape per kernel and dtype, "
+        "output NaN-poisoned, compared with the spec's reference, re-checked on a second seed.",
+        "",
+        f"kernel x provider: {counts['pass']} pass, {counts['fail']} fail, {counts['unavailable']} unavailable. "
+        f"Catalog rows with a spec: {len(rows_total)}; with at least one passing upstream: {len(rows_pass)}.",
+        "",
+        "| kernel | category | provider | status | reason |",
+        "|---|---|---|---|---|",
+    ]
+    for m in matrix:
+        reason = m["reason"].replace("|", "\\|")[:240]
+        lines.append(f"| {m['kernel']} | {m['category']} | {m['provider']} | {m['status']} | {reason} |")
+    (out_dir / "availability.md").write_text("\n".join(lines) + "\n")
+    return matrix
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.runner import RowPlan, Runner, RunOptions
+
+    if args.all:
+        args.category = args.kernel = args.impl = args.dtype = None
+    kernels, _, impls, dtypes = select(args)
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `harness check` runs the "
+                         "upstream kernels on a GPU")
+    plans = []
+    for k in kernels:
+        spec = registry.specs()[k]
+        for case in spec.check_cases():
+            for dtype in spec.dtypes:
+                if dtypes is not None and dtype not in dtypes:
+                    continue
+                for p in registry.providers(k):
+                    if impls is None or p in impls:
+                        plans.append(RowPlan(k, spec.category, p, case.model, case.regime, dict(case.params), dtype))
+    if not plans:
+        raise UsageError("nothing to check: no spec defines check_cases() for the selection")
+    meta = environment(device)
+    out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-check"
+    meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), run_id=run_id, check_only=True)
+    writer = RunWriter(out_root / run_id, meta)
+    runner = Runner(writer, RunOptions(device=device, seed=args.seed, timeout_s=args.timeout,
+                                       first_timeout_s=args.first_timeout, check_only=True))
+    runner.run(plans)
+    meta["upstreams"] = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
+    writer.write_metadata()
+    matrix = write_availability(read_rows(out_root / run_id), out_root, meta)
+    counts = {s: sum(m["status"] == s for m in matrix) for s in ("pass", "fail", "unavailable")}
+    print(f"availability: {counts} -> {out_root / 'availability.csv'}", file=sys.stderr)
+    print(f"RUN_DIR={out_root / run_id}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     specs = registry.specs()
     last: dict[tuple[str, str], str] = {}
@@ -196,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu exists only for the harness's own tests (interpret mode)")
     b.set_defaults(func=cmd_bench)
+    c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv")
+    _add_selection(c)
+    c.add_argument("--all", action="store_true", help="every kernel and provider")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", help="folder for availability.csv/.md and the run (default results/<gpu-slug>)")
+    c.add_argument("--timeout", type=float, default=120.0)
+    c.add_argument("--first-timeout", type=float, default=300.0)
+    c.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                   help="cpu exists only for the harness's own tests")
+    c.set_defaults(func=cmd_check)
     ls = sub.add_parser("list", help="kernel x provider availability matrix")
     ls.set_defaults(func=cmd_list)
     for name in ("report", "compare"):

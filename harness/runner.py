@@ -52,6 +52,7 @@ class RunOptions:
     target_s: float = 0.3  # device-timing budget per row
     use_graph: bool = True
     recheck_seed: bool = True
+    check_only: bool = False  # `harness check`: correctness gate only
     env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -136,6 +137,7 @@ class Runner:
                 "kernel": kernel, "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
                 "target_s": self.opts.target_s, "use_graph": self.opts.use_graph,
                 "recheck_seed": self.opts.recheck_seed, "env": self.opts.env,
+                "check_only": self.opts.check_only,
                 "rows": [{"i": i, "model": p.model, "regime": p.regime, "params": p.params, "dtype": p.dtype}
                          for i, p in pending.items()],
             }

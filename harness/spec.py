@@ -79,6 +79,10 @@ class KernelSpec(abc.ABC):
         """Small, odd-sized cases for CPU tests (Helion interpret mode, reference checks)."""
         return []
 
+    def check_cases(self) -> list[Case]:
+        """The small shape(s) of `harness check` on a GPU; by default the first test case."""
+        return self.test_cases()[:1]
+
     @abc.abstractmethod
     def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
         """Fresh random inputs in their valid domain (never zeros)."""

@@ -63,6 +63,14 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     if not check.ok:
         row.update(status="incorrect", error=check.reason)
         return row, []
+    if task.get("check_only"):  # correctness sweep: the gate on two seeds, no timing
+        for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
+            check = correctness.check_call(fn, o, r, tol)
+            if not check.ok:
+                row.update(status="incorrect", error=f"{what}: {check.reason}")
+                return row, []
+        row["status"] = "ok"
+        return row, []
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     prepared.fn()

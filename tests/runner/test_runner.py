@@ -85,3 +85,21 @@ def test_unavailable_impl_gives_reason_rows(fake_env, tmp_path):
     assert r["status"] == "unavailable"
     assert r["error"] == "unavailable: fakeup 9.9 not installed and no cache at .up/fakeup"
     assert rows[("good", 37)]["status"] == "ok"
+
+
+def test_check_sweep_writes_the_availability_matrix(fake_env, tmp_path, capsys):
+    import csv
+
+    from harness.cli import main
+
+    rc = main(["check", "--kernel", "fake_scale", "--impl", "good,wrong,missing,raises", "--device", "cpu",
+               "--out", str(tmp_path), "--timeout", "30", "--first-timeout", "30"])
+    assert rc == 0
+    with (tmp_path / "availability.csv").open() as f:
+        matrix = {r["provider"]: r for r in csv.DictReader(f)}
+    assert matrix["good"]["status"] == "pass"
+    assert matrix["wrong"]["status"] == "fail" and "rel_err" in matrix["wrong"]["reason"]
+    assert matrix["raises"]["status"] == "fail" and "kernel launch failed" in matrix["raises"]["reason"]
+    assert matrix["missing"]["status"] == "unavailable" and "fakeup 9.9" in matrix["missing"]["reason"]
+    md = (tmp_path / "availability.md").read_text()
+    assert "| fake_scale | test | good | pass |" in md
