@@ -1,0 +1,701 @@
+"""Helion port of the fused MoE experts: gate-up GEMM + SiLU-and-mul, down GEMM with router weight, top-k sum.
+
+Matches vLLM 0.33.0 `fused_experts` (vllm/model_executor/layers/fused_moe/fused_moe.py: `fused_moe_kernel`
+launched twice around `silu_and_mul`, then `moe_sum`) and SGLang 0.5.23 `fused_moe_kernel`
+(python/sglang/srt/layers/moe/fused_moe_triton/).  Written from the math of `harness/specs/moe/fused_moe.py`:
+
+    out[m] = sum_j w[m,j] * ( silu(h[m] @ W1[e,:N].T) * (h[m] @ W1[e,N:].T) ) @ W2[e].T,   e = ids[m,j]
+
+Shapes: hidden_states [M, K] bf16; w1 [E, 2N, K] (gate rows, then up rows); w2 [E, K, N]; topk_weights
+[M, top_k] fp32; topk_ids [M, top_k] int32; out [M, K] bf16.  fp8_w8a8_block128: w1/w2 float8_e4m3fn with
+fp32 scales w1_scale [E, ceil(2N/128), ceil(K/128)], w2_scale [E, ceil(K/128), ceil(N/128)]; activations
+quantized on the fly per token and group of 128 (scale = amax / 448).
+
+Kernels (compiled in the untimed `prepare`, which also builds the routing with the shared `align_block_size`
+layout, one per block_m; the timed callable only launches them):
+
+* `moe_gate_up`   grid (sorted-slot blocks of `block_m`) x (N tiles).  A block belongs to one expert; its
+                  token rows are gathered (token = slot // top_k, padding masked), gate and up tiles are
+                  accumulated in fp32 over K, and the epilogue writes silu(gate) * up as bf16 to
+                  inter[slot] ([M * top_k, N], indexed by slot so the down kernel may use its own block_m).
+* `moe_down`      grid (blocks) x (K-output tiles): inter rows x W2[e].T over N, times the router weight of
+                  the slot in fp32, bf16 to y[slot] ([M * top_k, K]); top_k == 1 writes `out` directly.
+* `moe_topk_sum`  out[m] = sum_j y[m * top_k + j] in fp32.
+* fp8: `per_token_group_quant_fp8` before each GEMM, `moe_gate_up_fp8` / `moe_down_fp8` with BLOCK_K = 128
+  so each K step applies one activation scale per row and one weight scale per output column.
+
+Weights are used in place (free views [E*2N, K], [E*K, N]); no load-time re-layout.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import helion
+import helion.language as hl
+import torch
+
+from harness.spec import Case, Impl, Inputs, Prepared
+from harness.specs.moe.routing import align_block_size
+from ports import _configs
+
+KERNEL = "fused_moe"
+FP8 = "fp8_w8a8_block128"
+QBLOCK = 128  # fp8 block / group size along every reduction dim (the kernels spell it as a literal 128 so
+# Helion sees a compile-time block size and drops the K masks; a module constant becomes a runtime argument)
+
+# --------------------------------------------------------------------------------------------------------------
+# Kernels (module level: Helion rejects closures)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@helion.kernel(static_shapes=False)
+def moe_gate_up(
+    hidden: torch.Tensor,  # [M, K] bf16
+    w1: torch.Tensor,  # [E * 2N, K] (view of [E, 2N, K])
+    sorted_ids: torch.Tensor,  # [S] int32 slot ids, padding = M * top_k
+    expert_ids: torch.Tensor,  # [S // block_m] int32
+    num_post_padded: torch.Tensor,  # [1] int32
+    inter: torch.Tensor,  # [M * top_k, N] bf16, written
+    top_k: hl.constexpr,
+    block_m: hl.constexpr,
+) -> None:
+    K = hl.specialize(hidden.size(1))
+    N = hl.specialize(inter.size(1))
+    S = sorted_ids.size(0)
+    num_slots = inter.size(0)
+    for tile_s, tile_n in hl.tile([S, N], block_size=[block_m, None]):
+        if tile_s.begin < num_post_padded[0]:
+            e = expert_ids[tile_s.id]
+            slot = sorted_ids[tile_s]
+            valid = slot < num_slots
+            tok = torch.where(valid, slot // top_k, 0)
+            # flat weight rows; indexing w1[e, tile_n, ...] with a loaded scalar `e` miscompiles (see report)
+            rows = e * (2 * N) + tile_n.index
+            acc_g = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+            acc_u = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+            for tile_k in hl.tile(K):
+                a = hl.load(hidden, [tok, tile_k], extra_mask=valid[:, None])
+                acc_g = hl.dot(a, w1[rows, tile_k].T, acc=acc_g)
+                acc_u = hl.dot(a, w1[rows + N, tile_k].T, acc=acc_u)
+            act = acc_g * torch.sigmoid(acc_g) * acc_u
+            hl.store(inter, [slot, tile_n], act.to(inter.dtype), extra_mask=valid[:, None])
+
+
+@helion.kernel(static_shapes=False)
+def moe_down(
+    inter: torch.Tensor,  # [M * top_k, N] bf16
+    w2: torch.Tensor,  # [E * K, N] (view of [E, K, N])
+    topk_weights: torch.Tensor,  # [M * top_k] fp32
+    sorted_ids: torch.Tensor,
+    expert_ids: torch.Tensor,
+    num_post_padded: torch.Tensor,
+    y: torch.Tensor,  # [M * top_k, K] bf16, written
+    block_m: hl.constexpr,
+) -> None:
+    N = hl.specialize(inter.size(1))
+    K = hl.specialize(y.size(1))
+    S = sorted_ids.size(0)
+    num_slots = y.size(0)
+    for tile_s, tile_o in hl.tile([S, K], block_size=[block_m, None]):
+        if tile_s.begin < num_post_padded[0]:
+            e = expert_ids[tile_s.id]
+            slot = sorted_ids[tile_s]
+            valid = slot < num_slots
+            row = torch.where(valid, slot, 0)
+            rows = e * K + tile_o.index
+            acc = hl.zeros([tile_s, tile_o], dtype=torch.float32)
+            for tile_n in hl.tile(N):
+                a = hl.load(inter, [row, tile_n], extra_mask=valid[:, None])
+                acc = hl.dot(a, w2[rows, tile_n].T, acc=acc)
+            wt = hl.load(topk_weights, [row], extra_mask=valid)
+            acc = acc * wt[:, None]
+            hl.store(y, [slot, tile_o], acc.to(y.dtype), extra_mask=valid[:, None])
+
+
+@helion.kernel(static_shapes=False)
+def moe_topk_sum(
+    y: torch.Tensor,  # [M, top_k, K] bf16
+    out: torch.Tensor,  # [M, K] bf16, written
+) -> None:
+    M = out.size(0)
+    K = hl.specialize(out.size(1))
+    hl.specialize(y.size(1))
+    for tile_m, tile_k in hl.tile([M, K]):
+        out[tile_m, tile_k] = torch.sum(y[tile_m, :, tile_k].to(torch.float32), dim=1).to(out.dtype)
+
+
+@helion.kernel(static_shapes=False)
+def per_token_group_quant_fp8(
+    x: torch.Tensor,  # [R, C] bf16
+    xq: torch.Tensor,  # [R, C] float8_e4m3fn, written
+    xs: torch.Tensor,  # [R, ceil(C / 128)] fp32, written
+) -> None:
+    R = x.size(0)
+    C = hl.specialize(x.size(1))
+    # one program per (row tile, group of 128 columns); the last group may be partial (masked lanes read 0)
+    for tile_r, tile_c in hl.tile([R, C], block_size=[None, 128]):
+        v = x[tile_r, tile_c].to(torch.float32)
+        amax = torch.amax(torch.abs(v), dim=1)
+        scale = torch.clamp(amax, min=1e-10) / 448.0
+        q = torch.clamp(v / scale[:, None], -448.0, 448.0)
+        xq[tile_r, tile_c] = q.to(xq.dtype)
+        hl.store(xs, [tile_r, tile_c.id], scale)
+
+
+@helion.kernel(static_shapes=False)
+def moe_gate_up_fp8(
+    aq: torch.Tensor,  # [M, K] fp8
+    a_scale: torch.Tensor,  # [M, ceil(K/128)] fp32
+    w1: torch.Tensor,  # [E * 2N, K] fp8
+    w1_scale: torch.Tensor,  # [E * ceil(2N/128), ceil(K/128)] fp32
+    sorted_ids: torch.Tensor,
+    expert_ids: torch.Tensor,
+    num_post_padded: torch.Tensor,
+    inter: torch.Tensor,  # [M * top_k, N] bf16, written
+    top_k: hl.constexpr,
+    block_m: hl.constexpr,
+) -> None:
+    K = hl.specialize(aq.size(1))
+    N = hl.specialize(inter.size(1))
+    S = sorted_ids.size(0)
+    num_slots = inter.size(0)
+    nb = (2 * N + 127) // 128
+    for tile_s, tile_n in hl.tile([S, N], block_size=[block_m, None]):
+        if tile_s.begin < num_post_padded[0]:
+            e = expert_ids[tile_s.id]
+            slot = sorted_ids[tile_s]
+            valid = slot < num_slots
+            tok = torch.where(valid, slot // top_k, 0)
+            rows = e * (2 * N) + tile_n.index
+            srow_g = e * nb + tile_n.index // 128
+            srow_u = e * nb + (tile_n.index + N) // 128
+            acc_g = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+            acc_u = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+            for tile_k in hl.tile(K, block_size=128):
+                kb = tile_k.id
+                a = hl.load(aq, [tok, tile_k], extra_mask=valid[:, None])
+                sa = hl.load(a_scale, [tok, kb], extra_mask=valid)
+                dg = hl.dot(a, w1[rows, tile_k].T, out_dtype=torch.float32)
+                du = hl.dot(a, w1[rows + N, tile_k].T, out_dtype=torch.float32)
+                acc_g = acc_g + dg * sa[:, None] * w1_scale[srow_g, kb][None, :]
+                acc_u = acc_u + du * sa[:, None] * w1_scale[srow_u, kb][None, :]
+            act = acc_g * torch.sigmoid(acc_g) * acc_u
+            hl.store(inter, [slot, tile_n], act.to(inter.dtype), extra_mask=valid[:, None])
+
+
+@helion.kernel(static_shapes=False)
+def moe_down_fp8(
+    iq: torch.Tensor,  # [M * top_k, N] fp8
+    i_scale: torch.Tensor,  # [M * top_k, ceil(N/128)] fp32
+    w2: torch.Tensor,  # [E * K, N] fp8
+    w2_scale: torch.Tensor,  # [E * ceil(K/128), ceil(N/128)] fp32
+    topk_weights: torch.Tensor,  # [M * top_k] fp32
+    sorted_ids: torch.Tensor,
+    expert_ids: torch.Tensor,
+    num_post_padded: torch.Tensor,
+    y: torch.Tensor,  # [M * top_k, K] bf16, written
+    block_m: hl.constexpr,
+) -> None:
+    N = hl.specialize(iq.size(1))
+    K = hl.specialize(y.size(1))
+    S = sorted_ids.size(0)
+    num_slots = y.size(0)
+    kb_per_e = (K + 127) // 128
+    for tile_s, tile_o in hl.tile([S, K], block_size=[block_m, None]):
+        if tile_s.begin < num_post_padded[0]:
+            e = expert_ids[tile_s.id]
+            slot = sorted_ids[tile_s]
+            valid = slot < num_slots
+            row = torch.where(valid, slot, 0)
+            rows = e * K + tile_o.index
+            srows = e * kb_per_e + tile_o.index // 128
+            acc = hl.zeros([tile_s, tile_o], dtype=torch.float32)
+            for tile_n in hl.tile(N, block_size=128):
+                nbk = tile_n.id
+                a = hl.load(iq, [row, tile_n], extra_mask=valid[:, None])
+                sa = hl.load(i_scale, [row, nbk], extra_mask=valid)
+                d = hl.dot(a, w2[rows, tile_n].T, out_dtype=torch.float32)
+                acc = acc + d * sa[:, None] * w2_scale[srows, nbk][None, :]
+            wt = hl.load(topk_weights, [row], extra_mask=valid)
+            acc = acc * wt[:, None]
+            hl.store(y, [slot, tile_o], acc.to(y.dtype), extra_mask=valid[:, None])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Configs
+# --------------------------------------------------------------------------------------------------------------
+
+GEMM_KERNELS = {"bf16": ("moe_gate_up", "moe_down"), FP8: ("moe_gate_up_fp8", "moe_down_fp8")}
+KERNELS: dict[str, helion.Kernel] = {
+    "moe_gate_up": moe_gate_up,
+    "moe_down": moe_down,
+    "moe_topk_sum": moe_topk_sum,
+    "per_token_group_quant_fp8": per_token_group_quant_fp8,
+    "moe_gate_up_fp8": moe_gate_up_fp8,
+    "moe_down_fp8": moe_down_fp8,
+}
+
+
+def kernel_names(dtype: str, top_k: int) -> tuple[str, ...]:
+    names = GEMM_KERNELS[dtype]
+    if dtype == FP8:
+        names = ("per_token_group_quant_fp8", *names)
+    if top_k > 1:
+        names = (*names, "moe_topk_sum")
+    return names
+
+
+def case_dims(case: Case) -> dict[str, int]:
+    """The dims that select a tuned config (bucket key order)."""
+    p = case.params
+    return {"E": int(p["E"]), "N": int(p["N"]), "K": int(p["K"]), "top_k": int(p["top_k"]), "M": int(p["M"])}
+
+
+def _pow2_at_most(block: int, dim: int, floor: int = 16) -> int:
+    """`block`, shrunk to the next power of two >= dim (tiles wider than the dim only add masked lanes)."""
+    return max(floor, min(block, 1 << max(0, (dim - 1).bit_length())))
+
+
+def default_block_m(m: int, top_k: int, e: int) -> int:
+    """Rows of one sorted block, from the mean tokens per expert (vLLM's H100 tuned files follow the same
+    steps: 16 while decode leaves experts near-empty, 128 for prefill)."""
+    per_expert = m * top_k / e
+    if per_expert < 12:
+        return 16
+    if per_expert < 24:
+        return 32
+    if per_expert < 96:
+        return 64
+    return 128
+
+
+H100_SMS = 132
+
+
+def _fit_block(dim: int, cap: int, floor: int = 16) -> int:
+    """The largest power of two in [floor, cap] dividing `dim` (no masked tail tile), else `cap` shrunk to the
+    next power of two >= dim."""
+    b = cap
+    while b >= floor:
+        if dim % b == 0:
+            return b
+        b //= 2
+    return _pow2_at_most(cap, dim, floor)
+
+
+def _expected_blocks(m: int, top_k: int, e: int, block_m: int) -> float:
+    """Sorted blocks under uniform routing: active experts x blocks per active expert."""
+    active = e * (1.0 - (1.0 - min(top_k, e) / e) ** m)
+    return active * math.ceil(m * top_k / max(active, 1.0) / block_m)
+
+
+def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, Any]]:
+    """Fixed H100 defaults used when ports/configs has no tuned entry (never autotuned here).
+
+    Each GEMM entry holds `block_m` (the routing block, a constexpr kernel argument, not a Helion Config
+    field) plus Helion Config fields.  Gate-up block_sizes = [BLOCK_N, BLOCK_K] (two accumulators, gate and
+    up, so the tile is 2 x BLOCK_N wide); down block_sizes = [BLOCK_K_out, BLOCK_N_reduce]; fp8 kernels fix the
+    reduction block at 128 so only the output tile is listed.
+
+    Choices: output tiles that divide N / K (N = 192 gets 64, not a half-empty 128); in decode, where a few
+    experts' weights are streamed, output tiles shrink until the grid has two waves of programs on 132 SMs;
+    `loop_orders [[1, 0]]` makes the output-tile index the fastest-varying program id, so the programs of one
+    token block run back to back and share its gathered activation rows in L2 (what vLLM's GROUP_SIZE_M
+    grouping is for) while an expert's weights stay L2-resident across its blocks.
+    """
+    m, e, n, k, top_k = dims["M"], dims["E"], dims["N"], dims["K"], dims["top_k"]
+    bm = default_block_m(m, top_k, e)
+    big = bm == 128
+    warps = 8 if big else 4
+    stages = 3 if big else 4
+    blocks = _expected_blocks(m, top_k, e, bm)
+    waves = 2 * H100_SMS
+    gu_bn = _fit_block(n, 128 if big else 64)
+    while gu_bn > 16 and blocks * math.ceil(n / gu_bn) < waves:
+        gu_bn //= 2
+    dn_bo = _fit_block(k, 128, floor=32)
+    while dn_bo > 32 and blocks * math.ceil(k / dn_bo) < waves:
+        dn_bo //= 2
+    gu_bk = _pow2_at_most(64 if bm >= 64 else 128, k, floor=32)
+    dn_bk = _fit_block(n, 64, floor=32)
+    order = {"loop_orders": [[1, 0]]}
+    out: dict[str, dict[str, Any]] = {}
+    if dtype == "bf16":
+        out["moe_gate_up"] = {"block_m": bm, "block_sizes": [gu_bn, gu_bk], "num_warps": warps, "num_stages": stages,
+                              **order}
+        out["moe_down"] = {"block_m": bm, "block_sizes": [dn_bo, dn_bk], "num_warps": warps, "num_stages": stages,
+                           **order}
+    elif dtype == FP8:
+        out["per_token_group_quant_fp8"] = {"block_sizes": [_pow2_at_most(16, m * top_k, floor=1)], "num_warps": 4}
+        out["moe_gate_up_fp8"] = {"block_m": bm, "block_sizes": [gu_bn], "num_warps": warps, "num_stages": stages,
+                                  **order}
+        out["moe_down_fp8"] = {"block_m": bm, "block_sizes": [dn_bo], "num_warps": warps, "num_stages": stages,
+                               **order}
+    else:
+        raise ValueError(f"unknown dtype {dtype!r}")
+    if top_k > 1:
+        out["moe_topk_sum"] = {"block_sizes": [_pow2_at_most(8, m, floor=1), _pow2_at_most(256, k)], "num_warps": 4}
+    return out
+
+
+def split_config(cfg: Mapping[str, Any]) -> tuple[int | None, helion.Config]:
+    """(block_m or None, the Helion Config) of one config-file entry."""
+    fields = dict(cfg)
+    block_m = fields.pop("block_m", None)
+    return (None if block_m is None else int(block_m)), helion.Config(**fields)
+
+
+def _rows_block(config: helion.Config, rows: int) -> helion.Config:
+    """`config` with its first (row) block size set to 1 when the kernel sees a single row.
+
+    static_shapes=False still specializes a size-1 dim, and Helion then emits code that reshapes the row
+    tile to a scalar, which fails to compile when that tile's block size is > 1 (seen for M = 1: the quant
+    kernel, the top-k sum).  A config tuned for M <= 8 may carry block 4 or 8 there.
+    """
+    sizes = list(config.get("block_sizes", []))  # type: ignore[arg-type]
+    if rows != 1 or not sizes or sizes[0] == 1:
+        return config
+    return helion.Config(**{**dict(config), "block_sizes": [1, *sizes[1:]]})
+
+
+def _interpret() -> bool:
+    return os.environ.get("HELION_INTERPRET") == "1"
+
+
+_CPU_MM_LIB: torch.library.Library | None = None
+
+
+def _cpu_interpret_support() -> None:
+    """Interpret mode runs hl.dot as torch.mm(..., out_dtype=fp32), which torch's CPU build lacks
+    (aten::mm.dtype has no CPU kernel); register the exact equivalent once: upcast both operands, then mm
+    (a bf16 x bf16 product is exact in fp32, so this is the fp32-accumulate GEMM the GPU runs)."""
+    global _CPU_MM_LIB
+    if _CPU_MM_LIB is not None:
+        return
+    probe = torch.ones(1, 1, dtype=torch.bfloat16)
+    try:
+        torch.mm(probe, probe, out_dtype=torch.float32)
+        return
+    except (NotImplementedError, RuntimeError):
+        pass
+
+    def mm_dtype(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+        return torch.mm(a.to(out_dtype), b.to(out_dtype))
+
+    lib = torch.library.Library("aten", "IMPL")
+    lib.impl("mm.dtype", mm_dtype, "CPU")
+    _CPU_MM_LIB = lib
+
+
+def _launcher(kernel: helion.Kernel, args: tuple[object, ...], config: helion.Config) -> Callable[[], object]:
+    """Zero-argument call of `kernel` on `args` with `config`, compiled now (never autotunes)."""
+    if _interpret():
+        if any(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args):
+            _cpu_interpret_support()
+        # eager interpret mode runs the kernel body in PyTorch; tile sizes other than fixed ones are ignored
+        return lambda: kernel(*args)
+    compiled = kernel.bind(args).compile_config(config)
+    return lambda: compiled(*args)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Host side: the prepared plan
+# --------------------------------------------------------------------------------------------------------------
+
+
+class FusedMoEPlan:
+    """All untimed set-up of one call: routing per block_m, scratch buffers, weight views, compiled kernels.
+
+    `__call__` runs the timed sequence and writes every element of `out`.
+    """
+
+    def __init__(
+        self,
+        inputs: Mapping[str, Any],
+        out: torch.Tensor,
+        dtype: str,
+        configs: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        h = inputs["hidden_states"]
+        w1, w2 = inputs["w1"], inputs["w2"]
+        topk_weights, topk_ids = inputs["topk_weights"], inputs["topk_ids"]
+        if h.dim() != 2:
+            raise ValueError(f"hidden_states must be [M, K], got {tuple(h.shape)}")
+        m, k = h.shape
+        if w1.dim() != 3 or w1.shape[2] != k or w1.shape[1] % 2:
+            raise ValueError(f"w1 must be [E, 2N, K={k}], got {tuple(w1.shape)}")
+        e, n2, _ = w1.shape
+        n = n2 // 2
+        if tuple(w2.shape) != (e, k, n):
+            raise ValueError(f"w2 must be [E={e}, K={k}, N={n}], got {tuple(w2.shape)}")
+        if topk_ids.dim() != 2 or topk_ids.shape[0] != m or tuple(topk_weights.shape) != tuple(topk_ids.shape):
+            raise ValueError(
+                f"topk_ids/topk_weights must be [M={m}, top_k], got {tuple(topk_ids.shape)}, "
+                f"{tuple(topk_weights.shape)}"
+            )
+        if tuple(out.shape) != (m, k) or out.dtype != torch.bfloat16:
+            raise ValueError(f"out must be bf16 [M={m}, K={k}], got {out.dtype} {tuple(out.shape)}")
+        if dtype not in GEMM_KERNELS:
+            raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(GEMM_KERNELS)}")
+        top_k = topk_ids.shape[1]
+        dev = h.device
+        self.dims = {"E": e, "N": n, "K": k, "top_k": top_k, "M": m}
+        self.configs = {name: dict(configs[name]) for name in kernel_names(dtype, top_k)}
+        gu_name, dn_name = GEMM_KERNELS[dtype]
+        bm_gu, cfg_gu = split_config(self.configs[gu_name])
+        bm_dn, cfg_dn = split_config(self.configs[dn_name])
+        if bm_gu is None or bm_dn is None:
+            raise ValueError(f"configs of {gu_name} and {dn_name} need block_m")
+
+        routing: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        for bm in {bm_gu, bm_dn}:
+            routing[bm] = align_block_size(topk_ids, e, bm)
+        self.block_m = {"gate_up": bm_gu, "down": bm_dn}
+        self.num_blocks = {"gate_up": routing[bm_gu][1].numel(), "down": routing[bm_dn][1].numel()}
+
+        slots = m * top_k
+        self.inter = torch.empty(slots, n, dtype=torch.bfloat16, device=dev)
+        # top_k == 1: each token has one slot, so the down GEMM writes `out` itself and no sum is needed
+        self.y = out if top_k == 1 else torch.empty(slots, k, dtype=torch.bfloat16, device=dev)
+        wts = topk_weights.reshape(slots)
+        if wts.dtype != torch.float32:
+            wts = wts.float()
+        w1f = w1.reshape(e * n2, k)
+        w2f = w2.reshape(e * k, n)
+        self.notes = [
+            f"routing align_block_size(block_m={bm_gu}{'' if bm_dn == bm_gu else f'/{bm_dn}'}) in prepare",
+            "weights used in place (views [E*2N,K], [E*K,N]; no re-layout)",
+            "timed: gate-up GEMM with SiLU*up epilogue, down GEMM x router weight"
+            + (", top-k sum kernel" if top_k > 1 else " writing out directly (top_k=1)"),
+        ]
+        #: role -> (kernel name, kernel, args, config); roles run in insertion order
+        self.calls: dict[str, tuple[str, helion.Kernel, tuple[object, ...], helion.Config]] = {}
+        if dtype == "bf16":
+            self.calls["gate_up"] = (gu_name, moe_gate_up, (h, w1f, *routing[bm_gu], self.inter, top_k, bm_gu), cfg_gu)
+            self.calls["down"] = (dn_name, moe_down, (self.inter, w2f, wts, *routing[bm_dn], self.y, bm_dn), cfg_dn)
+        else:
+            if w1.dtype != torch.float8_e4m3fn or w2.dtype != torch.float8_e4m3fn:
+                raise ValueError(f"{FP8} needs float8_e4m3fn weights, got {w1.dtype}/{w2.dtype}")
+            w1s = inputs["w1_scale"].float()
+            w2s = inputs["w2_scale"].float()
+            kb, nb2, nb = math.ceil(k / QBLOCK), math.ceil(n2 / QBLOCK), math.ceil(n / QBLOCK)
+            if tuple(w1s.shape) != (e, nb2, kb) or tuple(w2s.shape) != (e, kb, nb):
+                raise ValueError(f"scales must be [E,{nb2},{kb}] and [E,{kb},{nb}], got {tuple(w1s.shape)}, "
+                                 f"{tuple(w2s.shape)}")
+            w1sf = w1s.reshape(e * nb2, kb)
+            w2sf = w2s.reshape(e * kb, nb)
+            q_name = "per_token_group_quant_fp8"
+            _, cfg_q = split_config(self.configs[q_name])
+            hq = torch.empty(m, k, dtype=torch.float8_e4m3fn, device=dev)
+            hs = torch.empty(m, kb, dtype=torch.float32, device=dev)
+            iq = torch.empty(slots, n, dtype=torch.float8_e4m3fn, device=dev)
+            is_ = torch.empty(slots, nb, dtype=torch.float32, device=dev)
+            self.calls["quant_hidden"] = (q_name, per_token_group_quant_fp8, (h, hq, hs), _rows_block(cfg_q, m))
+            self.calls["gate_up"] = (
+                gu_name, moe_gate_up_fp8, (hq, hs, w1f, w1sf, *routing[bm_gu], self.inter, top_k, bm_gu), cfg_gu)
+            self.calls["quant_inter"] = (
+                q_name, per_token_group_quant_fp8, (self.inter, iq, is_), _rows_block(cfg_q, slots))
+            self.calls["down"] = (
+                dn_name, moe_down_fp8, (iq, is_, w2f, w2sf, wts, *routing[bm_dn], self.y, bm_dn), cfg_dn)
+            self.notes.append("activations quantized per token-group of 128 by a Helion kernel (2 launches)")
+        if top_k > 1:
+            _, cfg_s = split_config(self.configs["moe_topk_sum"])
+            self.calls["sum"] = ("moe_topk_sum", moe_topk_sum, (self.y.view(m, top_k, k), out), _rows_block(cfg_s, m))
+        self._steps = tuple(_launcher(kern, args, cfg) for _, kern, args, cfg in self.calls.values())
+
+    def __call__(self) -> None:
+        for step in self._steps:
+            step()
+
+
+def fused_moe(
+    hidden_states: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    topk_weights: torch.Tensor,
+    topk_ids: torch.Tensor,
+    *,
+    w1_scale: torch.Tensor | None = None,
+    w2_scale: torch.Tensor | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> torch.Tensor:
+    """One-shot host wrapper: [M, K] x experts -> [M, K] bf16 (routing and compile included, so not for timing)."""
+    dtype = "bf16" if w1_scale is None else FP8
+    inputs: dict[str, Any] = {"hidden_states": hidden_states, "w1": w1, "w2": w2,
+                              "topk_weights": topk_weights, "topk_ids": topk_ids}
+    if w1_scale is not None:
+        inputs["w1_scale"], inputs["w2_scale"] = w1_scale, w2_scale
+    m, k = hidden_states.shape
+    dims = {"E": w1.shape[0], "N": w1.shape[1] // 2, "K": k, "top_k": topk_ids.shape[1], "M": m}
+    out = torch.empty(m, k, dtype=torch.bfloat16, device=hidden_states.device)
+    FusedMoEPlan(inputs, out, dtype, configs or default_configs(dims, dtype))()
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Impl
+# --------------------------------------------------------------------------------------------------------------
+
+
+class HelionFusedMoE(Impl):
+    kernel: ClassVar[str] = KERNEL
+    provider: ClassVar[str] = "helion"
+    dtypes: ClassVar[tuple[str, ...] | None] = ("bf16", FP8)
+
+    def available(self) -> str | None:
+        if torch.cuda.is_available() or _interpret():
+            return None
+        return "no CUDA device (HELION_INTERPRET=1 runs Helion's eager interpret mode on CPU)"
+
+    def versions(self) -> dict[str, str]:
+        return {"helion": importlib.metadata.version("helion")}
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        dims = case_dims(case)
+        gpu = _configs.gpu_slug_here()
+        configs, source = _configs.lookup(KERNEL, gpu, dims, dtype)
+        if configs is None:
+            configs = default_configs(dims, dtype)
+        else:
+            # a tuned file may predate a kernel (e.g. the sum): fill the gap from the defaults, say so
+            missing = [k for k in default_configs(dims, dtype) if k not in configs]
+            for name in missing:
+                configs[name] = default_configs(dims, dtype)[name]
+            if missing:
+                source += f" (+default {', '.join(missing)})"
+        try:
+            plan = FusedMoEPlan(inputs, out, dtype, configs)
+        except helion.exc.InvalidConfig as e:
+            if source.startswith("default"):
+                raise
+            # a shipped entry written for an older version of the kernels (Config fields are per load/loop)
+            source = f"default (shipped entry {source} rejected: {str(e).splitlines()[0][:200]})"
+            configs = default_configs(dims, dtype)
+            plan = FusedMoEPlan(inputs, out, dtype, configs)
+        notes = list(plan.notes)
+        if _interpret():
+            notes.append("HELION_INTERPRET=1: eager interpret mode, config tile sizes not applied")
+        info = {"config": plan.configs, "config_source": source, "notes": "; ".join(notes)}
+        return Prepared(fn=plan, info=info)
+
+
+IMPL = HelionFusedMoE()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tuning hook (scripts/tune.py)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _bench_us(fn: Callable[[], object]) -> float:
+    import triton.testing
+
+    return float(triton.testing.do_bench(fn, warmup=25, rep=100)) * 1e3
+
+
+def _block_m_candidates(dims: Mapping[str, int]) -> list[int]:
+    """The default block_m and its neighbour toward the side the token count leans to (2 values, so tuning
+    stays within budget)."""
+    bm = default_block_m(dims["M"], dims["top_k"], dims["E"])
+    ladder = [16, 32, 64, 128]
+    i = ladder.index(bm)
+    other = ladder[i + 1] if i + 1 < len(ladder) else ladder[i - 1]
+    return [bm, other]
+
+
+def tune(inputs: Inputs, case: Case, dtype: str, budget_s: float) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Autotune every kernel of this case on the current GPU (Helion 'quick' effort); never called by prepare.
+
+    The GEMMs are tuned once per block_m candidate (block_m fixes the routing, so it is searched outside
+    Helion) and the faster (block_m, config) pair is kept; then the quant / sum kernels.  `budget_s` is split
+    evenly over the autotune runs.  Returns (configs for ports/configs, provenance with measured microseconds).
+    """
+    dims = case_dims(case)
+    defaults = default_configs(dims, dtype)
+    cands = _block_m_candidates(dims)
+    plan = FusedMoEPlan(inputs, torch.empty_like(inputs["hidden_states"]), dtype, defaults)
+    others = [role for role in plan.calls if role not in ("gate_up", "down", "quant_inter")]
+    per_run = max(10, int(budget_s / (2 * len(cands) + len(others))))
+    for kern in KERNELS.values():
+        kern.settings.autotune_effort = "quick"
+        kern.settings.autotune_budget_seconds = per_run
+        kern.settings.autotune_benchmark_subprocess = False
+
+    def autotune(plan: FusedMoEPlan, role: str) -> tuple[float, dict[str, Any]]:
+        plan()  # realistic contents in every intermediate the kernel reads
+        _, kern, args, _ = plan.calls[role]
+        bound = kern.bind(args)
+        cfg = bound.autotune(args, force=True)
+        compiled = bound.compile_config(cfg)
+        return _bench_us(lambda: compiled(*args)), dict(cfg)
+
+    tuned: dict[str, dict[str, Any]] = {}
+    times: dict[str, float] = {}
+    for role in ("gate_up", "down"):
+        name = plan.calls[role][0]
+        best: tuple[float, dict[str, Any]] | None = None
+        for bm in cands:
+            trial = {**defaults, **tuned, name: {**defaults[name], "block_m": bm}}
+            us, cfg = autotune(FusedMoEPlan(inputs, torch.empty_like(inputs["hidden_states"]), dtype, trial), role)
+            if best is None or us < best[0]:
+                best = (us, {"block_m": bm, **cfg})
+        assert best is not None
+        times[name], tuned[name] = best
+    for role in others:
+        name = plan.calls[role][0]
+        trial = {**defaults, **tuned}
+        times[name], tuned[name] = autotune(FusedMoEPlan(inputs, torch.empty_like(inputs["hidden_states"]), dtype,
+                                                         trial), role)
+    final = FusedMoEPlan(inputs, torch.empty_like(inputs["hidden_states"]), dtype, {**defaults, **tuned})
+    default_plan = FusedMoEPlan(inputs, torch.empty_like(inputs["hidden_states"]), dtype, defaults)
+    provenance = {"us": {k: round(v, 2) for k, v in times.items()}, "total_us": round(_bench_us(final), 2),
+                  "default_total_us": round(_bench_us(default_plan), 2), "budget_s": budget_s,
+                  "block_m_candidates": cands}
+    return tuned, provenance
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reference and check
+# --------------------------------------------------------------------------------------------------------------
+
+
+def check(m: int, e: int, top_k: int, k: int, n: int, dtype: str, device: torch.device) -> float:
+    """Run the port on one random case through the harness checker (NaN-poisoned out, spec reference and
+    tolerance); returns rel_err, raises AssertionError when the check fails."""
+    from harness.correctness import check_call
+    from harness.specs.moe.fused_moe import SPEC
+
+    case = Case("check", "test", {"M": m, "E": e, "top_k": top_k, "K": k, "N": n, "tp": 1})
+    inputs = SPEC.make_inputs(case, dtype, device, seed=0)
+    out = SPEC.make_output(inputs, case, dtype)
+    prepared = IMPL.prepare(inputs, out, case, dtype)
+    res = check_call(prepared.fn, out, SPEC.reference(inputs, case, dtype), SPEC.tolerance(dtype))
+    print(f"fused_moe helion {dtype} {case.label()}: rel_err={res.rel_err} tol={res.tol} "
+          f"{'ok' if res.ok else res.reason} [{prepared.info['config_source']}]")
+    if not res.ok:
+        raise AssertionError(res.reason)
+    assert res.rel_err is not None
+    return res.rel_err
+
+
+def main() -> None:
+    if IMPL.available() is not None:
+        raise SystemExit(IMPL.available())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        check(32, 128, 8, 4096, 192, "bf16", device)
+        check(2048, 128, 8, 4096, 192, "bf16", device)
+        check(32, 256, 8, 7168, 256, FP8, device)
+        check(1, 16, 1, 5120, 1024, "bf16", device)
+    else:
+        check(5, 6, 2, 96, 40, "bf16", device)
+        check(5, 6, 2, 256, 192, FP8, device)
+
+
+if __name__ == "__main__":
+    main()
