@@ -109,7 +109,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `make bench` needs a GPU; "
                          "`make report` rebuilds reports from committed results without one")
-    rows = plan_rows(kernels, models, impls, dtypes, quick=args.quick)
+    tokens = [int(t) for t in args.tokens.split(",")] if args.tokens else None
+    rows = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
     if not rows:
         raise UsageError("nothing to run: no model in the selection uses the selected kernels "
                          f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="correctness gate + timing sweep; writes results/<gpu>/<run-id>/")
     _add_selection(b)
     b.add_argument("--quick", action="store_true", help="the regimes.quick subset of each model")
+    b.add_argument("--tokens", help="only these token counts (comma-separated), e.g. 1,32,2048")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", help="folder to create the run folder in (default results/<gpu-slug>)")
     b.add_argument("--timeout", type=float, default=180.0, help="per-row limit, seconds")

@@ -57,13 +57,15 @@ class RunOptions:
 
 
 def plan_rows(kernels: list[str], models: list[ModelShapes], impls: list[str] | None, dtypes: list[str] | None,
-              quick: bool) -> list[RowPlan]:
+              quick: bool, tokens: list[int] | None = None) -> list[RowPlan]:
     rows = []
     for k in kernels:
         spec = registry.specs()[k]
         provs = [p for p in registry.providers(k) if impls is None or p in impls]
         for m in models:
             for case in spec.cases(m, quick=quick):
+                if tokens is not None and case.params.get("M", case.params.get("tokens")) not in tokens:
+                    continue
                 for dtype in spec.dtypes:
                     if dtypes is not None and dtype not in dtypes:
                         continue

@@ -79,6 +79,11 @@ class KernelSpec(abc.ABC):
         """Small, odd-sized cases for CPU tests (Helion interpret mode, reference checks)."""
         return []
 
+    def invalid_reason(self, case: Case, dtype: str) -> str | None:
+        """Why `case` is not a valid shape for `dtype` (e.g. a quantization block that does not divide a dim);
+        such rows are reported `unavailable` with the reason instead of being run."""
+        return None
+
     def check_cases(self) -> list[Case]:
         """The small shape(s) of `harness check` on a GPU; by default the first test case."""
         return self.test_cases()[:1]

@@ -11,9 +11,10 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 make .venv-bench/.stamp WHEELS=.whl > "$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
 # the upstreams' small runtime deps (pydantic, msgspec, ...) travel as wheels too: no index there
 .venv-bench/bin/python -m pip install -q --no-index --no-deps .whl/*.whl >> "$OUT/setup.log" 2>&1
-.venv-bench/bin/python -m harness bench "$@" 2>&1 | tee "$OUT/bench.log"
+# stop the sweep before the device call's own limit so the rows written so far still come back packed
+timeout "${BENCH_TIMEOUT:-540}" .venv-bench/bin/python -m harness bench "$@" 2>&1 | tee "$OUT/bench.log"
 rc=${PIPESTATUS[0]}
-run_dir=$(grep '^RUN_DIR=' "$OUT/bench.log" | tail -n 1 | cut -d= -f2-)
+run_dir=$(grep -o '/[^ ]*results/[^ ]*' "$OUT/bench.log" | head -n 1)
 if [ -n "$run_dir" ] && [ -d "$run_dir" ]; then
   tar -czf "$OUT/run.tgz" -C "$(dirname "$run_dir")" "$(basename "$run_dir")"
   echo "packed $run_dir -> run.tgz ($(du -h "$OUT/run.tgz" | cut -f1))"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,16 @@ class VllmFusedMoE(_UpstreamMoE):
         from upstream_adapters._loader import vllm_platform
 
         self.platform = vllm_platform(self._up)
+
+    def _load(self) -> dict[str, Any]:
+        mods = super()._load()
+        # try_get_optimal_moe_config imports `get_config` (the user override config, None unless a caller set
+        # one) from the fused_moe package, whose heavy __init__ the loader bypasses: give the stand-in parent
+        # the same answer the real package gives by default.
+        pkg = sys.modules[VLLM_MOD.rsplit(".", 1)[0]]
+        if not hasattr(pkg, "get_config"):
+            pkg.get_config = lambda: None
+        return mods
 
     def _config(self, fm: Any, w1: torch.Tensor, w2: torch.Tensor, top_k: int, m: int, fp8: bool
                 ) -> tuple[dict[str, Any], str]:
@@ -244,7 +255,9 @@ class SglangFusedMoE(_UpstreamMoE):
         def quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             if not fp8:
                 return x, None
-            return fp8k.per_token_group_quant_fp8(x, BLOCK_SHAPE[1])
+            # on CUDA SGLang binds per_token_group_quant_fp8 to its JIT CUDA op (needs tvm_ffi + nvcc at run
+            # time); its Triton launcher is the one it binds everywhere else
+            return fp8k._per_token_group_quant_8bit_raw(x, BLOCK_SHAPE[1])
 
         def gemm(a, a_scale, b, b_scale, c, mul_routed_weight, kk):
             sk.invoke_fused_moe_kernel(
@@ -265,7 +278,7 @@ class SglangFusedMoE(_UpstreamMoE):
                  "runtime context: unpublished; get_exec() answers the ServerArgs defaults",
                  "moe_sum: Triton moe_sum_reduce_triton (sgl_kernel moe_sum_reduce not loadable)"]
         if fp8:
-            notes.append("act quant: Triton per_token_group_quant_fp8 (sgl_kernel op not loadable)")
+            notes.append("act quant: Triton _per_token_group_quant_8bit_raw (SGLang's JIT CUDA quant not loadable)")
         if self._stub_note():
             notes.append(self._stub_note())
         return Prepared(fn, {"config": config, "config_source": source, "notes": "; ".join(notes)})

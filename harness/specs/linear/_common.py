@@ -1,0 +1,99 @@
+"""Shared pieces of the `linear` specs: valid-domain input builders, model-shape readers, fp32 references.
+
+Layouts follow fla (`[B, T, H, D]`, varlen packed as B = 1 with `cu_seqlens`), the layout every upstream here
+accepts; adapters translate where an upstream differs (vLLM / SGLang keep the recurrent state as `[V, K]`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from harness.shapes import ModelShapes
+from harness.spec import Case
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def torch_dtype(dtype: str) -> torch.dtype:
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}") from None
+
+
+def generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def randn(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randn(shape, generator=g, device=device, dtype=torch.float32)
+
+
+def l2_normalized(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Unit rows along the last dim, as fla's tests and the GDN layers feed q/k (keeps the delta rule stable)."""
+    return F.normalize(randn(shape, g, device), p=2, dim=-1)
+
+
+def log_decay(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Log-space forget gate in (-inf, 0): logsigmoid of a standard normal, as fla's tests draw it."""
+    return F.logsigmoid(randn(shape, g, device))
+
+
+def unit_gate(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:
+    """A gate in (0, 1): sigmoid of a standard normal (GDN beta)."""
+    return torch.sigmoid(randn(shape, g, device))
+
+
+def cu_seqlens(n: int, t: int, device: torch.device) -> torch.Tensor:
+    """Start offsets of n packed sequences of t tokens each, int64 `[n + 1]` (fla's LongTensor contract)."""
+    return torch.arange(0, (n + 1) * t, t, dtype=torch.int64, device=device)
+
+
+def gdn_heads(model: ModelShapes) -> dict[str, int] | None:
+    """Per-GPU Gated DeltaNet dims (heads split over TP as vLLM / SGLang shard them), or None when the model has
+    no Gated DeltaNet layers (e.g. Kimi Linear's KDA, Mamba-2)."""
+    if model.get("linear_attention.kind", None) != "gated_deltanet":
+        return None
+    tp = model.tp
+    h, hv = model.get("linear_attention.num_k_heads"), model.get("linear_attention.num_v_heads")
+    if h % tp or hv % tp:
+        return None
+    return {"H": h // tp, "HV": hv // tp, "K": model.get("linear_attention.head_k_dim"),
+            "V": model.get("linear_attention.head_v_dim")}
+
+
+def token_cases(model: ModelShapes, regime: str, quick: bool, key: str, dims: dict[str, int],
+                extra: dict[str, int] | None = None) -> list[Case]:
+    """One case per token count of `regime`, the count stored under `key`."""
+    return [Case(model=model.name, regime=regime, params={key: t, **(extra or {}), **dims})
+            for t in model.tokens(regime, quick=quick)]
+
+
+def gated_delta_rule_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                               beta: torch.Tensor, h0: torch.Tensor, cu: torch.Tensor, scale: float
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-by-token gated delta rule in fp32, per packed sequence (the recurrence, not the chunked form).
+
+    q, k [1, L, H, K]; v [1, L, HV, V]; g, beta [1, L, HV]; h0 [N, HV, K, V]; cu [N + 1].
+    Value head j reads query/key head j // (HV // H) (grouped value attention, as fla indexes it).
+    Per token:  S <- exp(g) S;  u = beta (v - S^T k);  S <- S + k u^T;  o = scale * S^T q.
+    Returns o [1, L, HV, V] and the final states [N, HV, K, V], both fp32.
+    """
+    hv = v.shape[2]
+    rep = hv // q.shape[2]
+    qf = q[0].float().repeat_interleave(rep, dim=1)  # [L, HV, K]
+    kf = k[0].float().repeat_interleave(rep, dim=1)
+    vf, gf, bf = v[0].float(), g[0].float(), beta[0].float()
+    out = torch.empty(vf.shape, dtype=torch.float32, device=v.device)
+    finals = torch.empty(h0.shape, dtype=torch.float32, device=v.device)
+    bounds = cu.tolist()
+    for n in range(len(bounds) - 1):
+        s = h0[n].float().clone()  # [HV, K, V]
+        for t in range(bounds[n], bounds[n + 1]):
+            s = s * torch.exp(gf[t])[:, None, None]
+            u = bf[t][:, None] * (vf[t] - torch.einsum("hk,hkv->hv", kf[t], s))
+            s = s + kf[t][:, :, None] * u[:, None, :]
+            out[t] = scale * torch.einsum("hk,hkv->hv", qf[t], s)
+        finals[n] = s
+    return out[None], finals

@@ -1,0 +1,144 @@
+"""Shared pieces of the quantization specs: token cases from a model, random activations, and the exact
+quantize-dequantize math the upstream Triton kernels implement (written from the kernels' formulas, fp32).
+
+Output contract of every activation-quantization spec here: the kernel's two results (8-bit values q and fp32
+scales s) are checked together through their product, the dequantized activations `q * s` in fp32, laid out
+like the input.  A wrong scale, a wrong group, a wrong rounding mode or an unwritten element all move that
+product by at least the format's quantization step, while an impl that matches the kernel formula lands on it
+up to rare one-ulp rounding-boundary flips.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness.shapes import ModelShapes
+from harness.spec import Case, Inputs
+
+FP8_MAX = 448.0  # torch.finfo(torch.float8_e4m3fn).max
+INT8_MAX = 127.0
+EPS = 1e-10  # the eps every upstream launcher passes by default
+
+
+def token_cases(model: ModelShapes, quick: bool, extra: dict[str, int]) -> list[Case]:
+    """One case per (regime, token count) of `model`, hidden width = hidden_size (activations entering a
+    linear layer); `extra` adds fixed dims (e.g. the group size)."""
+    if not model.has("hidden_size"):
+        return []
+    h = int(model.get("hidden_size"))
+    out = []
+    for regime in ("decode", "prefill"):
+        for t in model.tokens(regime, quick=quick):
+            out.append(Case(model=model.name, regime=regime, params={"T": t, "H": h, **extra}))
+    return out
+
+
+def random_activations(t: int, h: int, device: torch.device, seed: int) -> torch.Tensor:
+    """bf16 [t, h] activations with a per-token spread of magnitudes (so groups get different scales) and
+    no all-zero group."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(t, h, generator=g, device=device, dtype=torch.float32)
+    row_scale = torch.exp(torch.randn(t, 1, generator=g, device=device, dtype=torch.float32))
+    return (x * row_scale).to(torch.bfloat16)
+
+
+def group_amax(x: torch.Tensor, group: int) -> torch.Tensor:
+    """[T, H] -> [T, H // group, 1] fp32 max |x| per group, floored at EPS (as the kernels do)."""
+    t, h = x.shape
+    return x.float().view(t, h // group, group).abs().amax(dim=2, keepdim=True).clamp_min(EPS)
+
+
+def fp8_group_qdq(x: torch.Tensor, group: int) -> torch.Tensor:
+    """vLLM `_per_token_group_quant_fp8`: s = max(amax, eps) * (1/448); q = fp8(clamp(x / s)); returns q * s."""
+    t, h = x.shape
+    xg = x.float().view(t, h // group, group)
+    s = group_amax(x, group) * (1.0 / FP8_MAX)
+    q = (xg / s).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn).float()
+    return (q * s).view(t, h)
+
+
+def int8_group_qdq(x: torch.Tensor, group: int) -> torch.Tensor:
+    """vLLM / SGLang `_per_token_group_quant_int8`: s = max(amax, eps) / 127; q = int8(clamp(x / s, -128, 127))
+    where Triton's float->int8 cast truncates toward zero (both upstream kernels use `.to(int8)`, no round)."""
+    t, h = x.shape
+    xg = x.float().view(t, h // group, group)
+    s = group_amax(x, group) / INT8_MAX
+    q = torch.trunc((xg / s).clamp(-128.0, INT8_MAX))
+    return (q * s).view(t, h)
+
+
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
+    """CUDA libdevice `round`: halves away from zero (torch.round rounds halves to even)."""
+    return torch.sign(x) * torch.floor(x.abs() + 0.5)
+
+
+def int8_token_qdq(x: torch.Tensor) -> torch.Tensor:
+    """vLLM `_per_token_quant_int8`: s = max(amax, 1e-10) / 127; q = round(x * (127 / amax)); returns q * s."""
+    amax = x.float().abs().amax(dim=1, keepdim=True).clamp_min(EPS)
+    q = round_half_away(x.float() * (INT8_MAX / amax))
+    return q * (amax / INT8_MAX)
+
+
+def dequantize_groups_into(out: torch.Tensor, q: torch.Tensor, s: torch.Tensor, group: int) -> None:
+    """out[t, g*group + i] = float(q[t, g*group + i]) * s[t, g]: the contract's epilogue, written in place
+    (s may be [T, G] in any strides, or [T, 1] for per-token scales)."""
+    t, h = out.shape
+    torch.mul(q.view(t, -1, group).to(torch.float32), s.reshape(t, -1, 1), out=out.view(t, -1, group))
+
+
+def activation_inputs(case: Case, device: torch.device, seed: int) -> Inputs:
+    p = case.params
+    return {"x": random_activations(p["T"], p["H"], device, seed)}
+
+
+# ------------------------------------------------------------------------------------------ AWQ 4-bit packing
+# AutoAWQ packs 8 4-bit values per int32 column-wise in the interleaved order [0, 2, 4, 6, 1, 3, 5, 7]: nibble p
+# (bits 4p..4p+3) holds logical column AWQ_ORDER[p] of the group of 8.  The Triton kernels undo it with the
+# reverse order [0, 4, 1, 5, 2, 6, 3, 7] (logical column c sits at nibble AWQ_REVERSE[c]).
+AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
+AWQ_REVERSE = (0, 4, 1, 5, 2, 6, 3, 7)
+
+
+def awq_pack(v: torch.Tensor) -> torch.Tensor:
+    """[R, C] ints in 0..15 -> [R, C // 8] int32 in AutoAWQ's order (two's complement wrap of bit 31)."""
+    r, c = v.shape
+    g = v.to(torch.int64).view(r, c // 8, 8)
+    packed = torch.zeros(r, c // 8, dtype=torch.int64, device=v.device)
+    for p, col in enumerate(AWQ_ORDER):
+        packed |= g[:, :, col] << (4 * p)
+    packed = torch.where(packed >= 2**31, packed - 2**32, packed)
+    return packed.to(torch.int32)
+
+
+def awq_unpack(packed: torch.Tensor) -> torch.Tensor:
+    """[R, C // 8] int32 -> [R, C] int64 nibbles in logical column order."""
+    p = packed.to(torch.int64) & 0xFFFFFFFF
+    cols = [(p >> (4 * AWQ_REVERSE[c])) & 0xF for c in range(8)]
+    return torch.stack(cols, dim=-1).reshape(packed.shape[0], -1)
+
+
+def awq_dequant_ref(qweight: torch.Tensor, qzeros: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """W[k, n] = (w4[k, n] - z4[k // G, n]) * s[k // G, n] in fp32; G = K / scales.shape[0]."""
+    w = awq_unpack(qweight).float()
+    group = qweight.shape[0] // scales.shape[0]
+    z = awq_unpack(qzeros).float().repeat_interleave(group, dim=0)
+    s = scales.float().repeat_interleave(group, dim=0)
+    return (w - z) * s
+
+
+def awq_weight_inputs(k: int, n: int, group: int, device: torch.device, g: torch.Generator) -> Inputs:
+    """Random AWQ int4 checkpoint tensors: qweight [K, N/8] int32, qzeros [K/G, N/8] int32, scales [K/G, N]
+    fp16 (positive, ~ |w| / 8 so dequantized weights are O(1/sqrt(K)) like a real layer's)."""
+    w4 = torch.randint(0, 16, (k, n), generator=g, device=device)
+    z4 = torch.randint(0, 16, (k // group, n), generator=g, device=device)
+    s = (torch.rand(k // group, n, generator=g, device=device) + 0.5) * (2.0 / (8 * k**0.5))
+    return {"qweight": awq_pack(w4), "qzeros": awq_pack(z4), "scales": s.to(torch.float16)}
+
+
+def awq_cases(model: ModelShapes) -> list[tuple[str, int, int]]:
+    """(layer, K, N) of a dense-MLP model's linear layers at its TP (AWQ int4 checkpoints are dense models):
+    gate_up (K = hidden, N = 2 * intermediate / tp) and down (K = intermediate / tp, N = hidden)."""
+    if not (model.has("mlp.intermediate_size") and model.has("hidden_size")):
+        return []
+    h, inter = int(model.get("hidden_size")), int(model.get("mlp.intermediate_size")) // model.tp
+    return [("gate_up", h, 2 * inter), ("down", inter, h)]

@@ -1,0 +1,72 @@
+"""Per-token-group INT8 activation quantization (catalog rows 62 vLLM `_per_token_group_quant_int8`,
+64 SGLang `_per_token_group_quant_int8`).
+
+Math, per token t and group g of G consecutive columns:
+
+    s[t, g] = max(max_i |x[t, gG + i]|, 1e-10) / 127
+    q[t, gG + i] = int8(clamp(x[t, gG + i] / s[t, g], -128, 127))     (Triton's float->int cast: toward zero)
+
+Both upstream kernels end with `.to(int8)` and no rounding, so truncation is the contract (a rounding impl is
+off by up to one step and fails).  Shapes: x [T, H] bf16; q [T, H] int8; s [T, H / G] fp32.
+
+Output contract: out [T, H] fp32 = float(q) * s per group, written by the impl after the kernel in the same call
+(torch epilogue `dequantize_groups_into`, identical for every provider; see _common.py).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from harness.shapes import ModelShapes
+from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.specs.quantization._common import activation_inputs, int8_group_qdq, token_cases
+
+GROUP = 128
+
+
+class PerTokenGroupQuantInt8Spec(KernelSpec):
+    id = "per_token_group_quant_int8"
+    category = "quantization"
+    catalog_rows = (62, 64)
+    title = "Per-token-group INT8 activation quantization, group 128 (truncating cast)"
+    dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
+
+    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
+        return token_cases(model, quick, {"G": GROUP})
+
+    def test_cases(self) -> list[Case]:
+        return [Case("test", "test", {"T": 7, "H": 384, "G": GROUP}),
+                Case("test", "test", {"T": 1, "H": 96, "G": 32})]
+
+    def check_cases(self) -> list[Case]:
+        return [Case("check", "test", {"T": 33, "H": 1024, "G": GROUP})]
+
+    def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
+        if dtype != "bf16":
+            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: bf16")
+        return activation_inputs(case, device, seed)
+
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        x = inputs["x"]
+        return torch.empty(x.shape, dtype=torch.float32, device=x.device)
+
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        return int8_group_qdq(inputs["x"], case.params["G"])
+
+    def tolerance(self, dtype: str) -> Tolerance:
+        # int8 truncation noise is ~1.5e-2 of ||x|| (one step = amax/127); rounding instead of truncating, or a
+        # wrong scale, moves the product by ~1e-2.  Exact-formula impls differ only by one-ulp x/s flips.
+        return Tolerance(2e-3, "exact int8 qdq emulated in ref; slack for 1-ulp boundary flips")
+
+    def flops(self, case: Case) -> float:
+        p = case.params
+        return 3.0 * p["T"] * p["H"]
+
+    def bytes(self, case: Case, dtype: str) -> float:
+        p = case.params
+        return p["T"] * p["H"] * (2 + 4)  # bf16 in, fp32 dequantized out (the contract's output)
+
+
+SPEC = PerTokenGroupQuantInt8Spec()
