@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 from pathlib import Path
 
 from harness.spec import Impl, KernelSpec
@@ -37,11 +38,24 @@ def _extra_modules() -> list[str]:
     return [m.strip() for m in os.environ.get("HELION_BENCH_EXTRA_MODULES", "").split(",") if m.strip()]
 
 
+#: modules that failed to import: name -> reason (shown by `harness list`; one broken file costs only itself)
+BROKEN: dict[str, str] = {}
+
+
+def _import(mod_name: str):
+    try:
+        return importlib.import_module(mod_name)
+    except Exception as e:  # noqa: BLE001 - a broken kernel file must not take the whole sweep down
+        BROKEN[mod_name] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        print(f"warning: skipping {mod_name}: {BROKEN[mod_name]}", file=sys.stderr)
+        return None
+
+
 @functools.cache
 def specs() -> dict[str, KernelSpec]:
     out: dict[str, KernelSpec] = {}
     for mod_name in _modules_under("harness.specs") + _extra_modules():
-        mod = importlib.import_module(mod_name)
+        mod = _import(mod_name)
         spec = getattr(mod, "SPEC", None)
         if spec is not None:
             out[spec.id] = spec
@@ -52,7 +66,7 @@ def specs() -> dict[str, KernelSpec]:
 def _adapter_impls() -> dict[tuple[str, str], Impl]:
     out: dict[tuple[str, str], Impl] = {}
     for mod_name in _modules_under("upstream_adapters") + _extra_modules():
-        mod = importlib.import_module(mod_name)
+        mod = _import(mod_name)
         for impl in getattr(mod, "IMPLS", ()):
             out[(impl.kernel, impl.provider)] = impl
     return out
