@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata as md
+import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -62,6 +64,14 @@ def _git(*cmd: str) -> str:
         return ""
 
 
+def _commit() -> str | None:
+    head = _git("rev-parse", "HEAD")
+    if re.fullmatch(r"[0-9a-f]{40}", head):
+        return head
+    env = os.environ.get("HELION_BENCH_GIT_COMMIT", "")
+    return env if re.fullmatch(r"[0-9a-f]{40}", env) else None
+
+
 def _version(dist: str) -> str | None:
     try:
         return md.version(dist)
@@ -78,8 +88,10 @@ def environment(device: str) -> dict[str, Any]:
         "triton": _version("triton"),
         "helion": _version("helion"),
         "cuda": torch.version.cuda,
-        "git_commit": _git("rev-parse", "HEAD") or None,
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        # a copy of the tree without .git (a lent GPU box) gets the commit through the environment
+        "git_commit": _commit(),
+        "git_dirty": (os.environ.get("HELION_BENCH_GIT_DIRTY") == "1") if not _git("rev-parse", "--git-dir")
+        else bool(_git("status", "--porcelain", "--untracked-files=no")),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
     }

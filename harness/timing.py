@@ -146,6 +146,15 @@ def _copy_gbps(device: torch.device) -> float:
     return 2 * n * 2 / (t.median_us * 1e-6) / 1e9
 
 
+def _read_gbps(device: torch.device) -> float:
+    """Read-only bandwidth (a sum over 1 GiB): what weight-streaming kernels such as MoE decode are bound by;
+    a copy's read+write rate sits below it on HBM3."""
+    n = 1 << 29  # 1 GiB of bf16
+    a = torch.randn(n, device=device, dtype=torch.bfloat16)
+    t = time_device([lambda: a.sum(dtype=torch.float32)], device, target_s=0.2, min_reps=10)
+    return n * 2 / (t.median_us * 1e-6) / 1e9
+
+
 def _matmul_tflops(device: torch.device) -> float:
     s = 8192
     x = torch.randn(s, s, device=device, dtype=torch.bfloat16)
@@ -155,9 +164,11 @@ def _matmul_tflops(device: torch.device) -> float:
 
 
 def measure_ceilings(device: torch.device) -> dict[str, float]:
-    """The two ceilings of METHOD.md, measured on this card: device-to-device copy GB/s (read + write) and
-    bf16 matmul TFLOP/s on random data."""
+    """The ceilings of METHOD.md, measured on this card: device-to-device copy GB/s (read + write), read-only
+    GB/s, and bf16 matmul TFLOP/s on random data."""
     torch.manual_seed(0)
-    out = {"copy_gbps": round(_copy_gbps(device), 1), "bf16_tflops": round(_matmul_tflops(device), 1)}
+    _matmul_tflops(device)  # warm-up: an idle card starts at a low clock
+    out = {"copy_gbps": round(_copy_gbps(device), 1), "read_gbps": round(_read_gbps(device), 1),
+           "bf16_tflops": round(_matmul_tflops(device), 1)}
     torch.cuda.empty_cache()
     return out
