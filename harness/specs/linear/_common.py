@@ -97,3 +97,88 @@ def gated_delta_rule_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
             out[t] = scale * torch.einsum("hk,hkv->hv", qf[t], s)
         finals[n] = s
     return out[None], finals
+
+
+def chunk_local_cumsum(g: torch.Tensor, cu: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Cumulative sum of g [1, L, H] restarted at every chunk of every packed sequence (chunks start at the
+    sequence start), fp32: the `g` the chunked GDN kernels take after fla's chunk_local_cumsum."""
+    out = torch.empty(g.shape, dtype=torch.float32, device=g.device)
+    bounds = cu.tolist()
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        for c in range(s, e, chunk):
+            out[:, c:min(c + chunk, e)] = g[:, c:min(c + chunk, e)].float().cumsum(1)
+    return out
+
+
+def chunk_kkt_reference(k: torch.Tensor, beta: torch.Tensor, g_cum: torch.Tensor, cu: torch.Tensor,
+                        chunk: int) -> torch.Tensor:
+    """A [1, L, HV, chunk] fp32, per chunk of each packed sequence, row i / column j (positions in the chunk):
+
+        A[i, j] = beta_i (k_i . k_j) exp(g_i - g_j)   for j < i,   0 otherwise (and for columns past the chunk end)
+
+    k [1, L, H, K] (value head j reads key head j // (HV / H)); beta, g_cum [1, L, HV]."""
+    hv = beta.shape[2]
+    kf = k[0].float().repeat_interleave(hv // k.shape[2], dim=1)  # [L, HV, K]
+    bf, gf = beta[0].float(), g_cum[0].float()
+    out = torch.zeros((k.shape[1], hv, chunk), dtype=torch.float32, device=k.device)
+    bounds = cu.tolist()
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        for c in range(s, e, chunk):
+            n = min(c + chunk, e) - c
+            kc, gc = kf[c:c + n], gf[c:c + n]  # [n, HV, K], [n, HV]
+            dots = torch.einsum("ihk,jhk->hij", kc, kc)
+            decay = torch.exp(gc.t()[:, :, None] - gc.t()[:, None, :])
+            a = dots * decay * bf[c:c + n].t()[:, :, None]
+            a = torch.tril(a, diagonal=-1)  # [HV, n, n]
+            out[c:c + n, :, :n] = a.permute(1, 0, 2)
+    return out[None]
+
+
+def chunk_solve_reference(a: torch.Tensor, cu: torch.Tensor, chunk: int) -> torch.Tensor:
+    """(I + A)^-1 per chunk block of A [1, L, H, chunk] (strictly lower triangular within each block), fp64
+    inverse returned as fp32; columns past a partial chunk's end stay 0."""
+    out = torch.zeros(a.shape, dtype=torch.float32, device=a.device)
+    bounds = cu.tolist()
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        for c in range(s, e, chunk):
+            n = min(c + chunk, e) - c
+            blk = a[0, c:c + n, :, :n].double().permute(1, 0, 2)  # [H, n, n]
+            eye = torch.eye(n, dtype=torch.float64, device=a.device)
+            inv = torch.linalg.solve_triangular(eye + blk, eye.expand_as(blk), upper=False)
+            out[0, c:c + n, :, :n] = inv.permute(1, 0, 2).float()
+    return out
+
+
+def gla_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gk: torch.Tensor, h0: torch.Tensor,
+                  cu: torch.Tensor, scale: float) -> torch.Tensor:
+    """Gated linear attention, token by token in fp32, per packed sequence.
+
+    q, k, gk [1, L, H, K]; v [1, L, H, V]; h0 [N, H, K, V].  Per token:
+        S <- diag(exp(gk)) S + k v^T;   o = scale * S^T q
+    Returns o [1, L, H, V] fp32."""
+    qf, kf, vf, gf = q[0].float(), k[0].float(), v[0].float(), gk[0].float()
+    out = torch.empty(vf.shape, dtype=torch.float32, device=v.device)
+    bounds = cu.tolist()
+    for n in range(len(bounds) - 1):
+        s = h0[n].float().clone()  # [H, K, V]
+        for t in range(bounds[n], bounds[n + 1]):
+            s = s * torch.exp(gf[t])[:, :, None] + kf[t][:, :, None] * vf[t][:, None, :]
+            out[t] = scale * torch.einsum("hk,hkv->hv", qf[t], s)
+    return out[None]
+
+
+def gla_inputs(n: int, t: int, h: int, kd: int, vd: int, dtype: str, device: torch.device, seed: int) -> dict:
+    """GLA inputs as fla's tests / the GLA layer draw them: q, k, v ~ N(0, 1); gk = logsigmoid(N(0, 1)) / 16
+    (gate_logit_normalizer 16 of the GLA layer); h0 ~ N(0, 1) fp32."""
+    dt = torch_dtype(dtype)
+    gen = generator(device, seed)
+    length = n * t
+    return {
+        "q": randn((1, length, h, kd), gen, device).to(dt),
+        "k": randn((1, length, h, kd), gen, device).to(dt),
+        "v": randn((1, length, h, vd), gen, device).to(dt),
+        "gk": (F.logsigmoid(randn((1, length, h, kd), gen, device)) / 16).to(dt),
+        "h0": randn((n, h, kd, vd), gen, device),
+        "cu_seqlens": cu_seqlens(n, t, device),
+        "scale": kd ** -0.5,
+    }

@@ -56,9 +56,11 @@ class PerTokenGroupQuantInt8Spec(KernelSpec):
         return int8_group_qdq(inputs["x"], case.params["G"])
 
     def tolerance(self, dtype: str) -> Tolerance:
-        # int8 truncation noise is ~1.5e-2 of ||x|| (one step = amax/127); rounding instead of truncating, or a
-        # wrong scale, moves the product by ~1e-2.  Exact-formula impls differ only by one-ulp x/s flips.
-        return Tolerance(2e-3, "exact int8 qdq emulated in ref; slack for 1-ulp boundary flips")
+        # int8 truncation noise is ~1.3e-2 of ||x|| and rounding instead of truncating lands ~1.6e-2 away (CPU
+        # emulation).  The group's max element sits at x / s = 127 * (1 +- 1 ulp): a device division that is not
+        # IEEE round-to-nearest can truncate it to 126 instead, one step (~2e-3 of a group's norm) per group, so
+        # the bound leaves room for that and still rejects both bugs by 3x.
+        return Tolerance(5e-3, "exact int8 qdq emulated in ref; slack for x/s one-ulp truncation flips")
 
     def flops(self, case: Case) -> float:
         p = case.params
