@@ -25,7 +25,7 @@ $(TEST_VENV)/.stamp: requirements/test.txt
 	touch $@
 
 # The bench venv sees the machine's CUDA torch (--system-site-packages); torch is installed only if missing.
-$(BENCH_VENV)/.stamp: requirements/bench.txt
+$(BENCH_VENV)/.stamp: requirements/bench.txt requirements/upstream-runtime.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(BENCH_VENV)
 	# when $(PYTHON) is itself a venv (GPU images often ship torch in one), --system-site-packages only reaches
 	# the base interpreter: a .pth file makes the creating interpreter's packages (its CUDA torch) visible too
@@ -33,6 +33,8 @@ $(BENCH_VENV)/.stamp: requirements/bench.txt
 	  "$$($(BENCH_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/_parent_site.pth"
 	$(BENCH_VENV)/bin/python -c "import torch" 2>/dev/null || $(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) torch
 	$(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) -r requirements/bench.txt
+	# the upstream kernel modules' small runtime deps, without their serving stacks' dependency trees
+	$(BENCH_VENV)/bin/python -m pip install -q $(PIP_OFFLINE) --no-deps -r requirements/upstream-runtime.txt
 	touch $@
 
 test: $(TEST_VENV)/.stamp
