@@ -17,7 +17,7 @@ PIP_OFFLINE := $(if $(WHEELS),--no-index --find-links $(WHEELS),)
 SELECT := --category $(CATEGORY) $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) \
           $(if $(IMPL),--impl $(IMPL)) $(if $(DTYPE),--dtype $(DTYPE))
 
-.PHONY: test lint bench bench-quick upstreams tune report list nightly clean
+.PHONY: test lint bench bench-quick upstreams tune report list check nightly clean
 
 $(TEST_VENV)/.stamp: requirements/test.txt
 	test -x $(TEST_VENV)/bin/python || $(PYTHON) -m venv $(TEST_VENV)
@@ -58,6 +58,10 @@ bench-quick: upstreams
 
 list: upstreams
 	$(BENCH_VENV)/bin/python -m harness list
+
+# correctness-only sweep of every adapter on one small shape -> results/<gpu>/availability.{csv,md} (GPU)
+check: upstreams
+	$(BENCH_VENV)/bin/python -m harness check --all $(ARGS)
 
 # refresh the shipped Helion configs (GPU; autotunes: never part of make bench)
 tune: $(BENCH_VENV)/.stamp

@@ -192,10 +192,7 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
         w = csv.DictWriter(f, fieldnames=AVAIL_COLUMNS)
         w.writeheader()
         w.writerows(matrix)
-    specs = registry.specs()
-    rows_total = sorted({r for s in specs.values() for r in s.catalog_rows if r > 0})
-    passing = {(m["kernel"]) for m in matrix if m["status"] == "pass" and m["provider"] != registry.HELION}
-    rows_pass = sorted({r for k in passing for r in specs[k].catalog_rows if r > 0}) if passing else []
+    cov = catalog_coverage(matrix)
     counts = {s: sum(m["status"] == s for m in matrix) for s in ("pass", "fail", "unavailable")}
     lines = [
         f"# Upstream availability on {meta.get('gpu', '?')}",
@@ -204,8 +201,13 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
         f"{(meta.get('git_commit') or '?')[:10]}, seed {meta.get('seed')}: one small shape per kernel and dtype, "
         "output NaN-poisoned, compared with the spec's reference, re-checked on a second seed.",
         "",
-        f"kernel x provider: {counts['pass']} pass, {counts['fail']} fail, {counts['unavailable']} unavailable. "
-        f"Catalog rows with a spec: {len(rows_total)}; with at least one passing upstream: {len(rows_pass)}.",
+        f"kernel x provider: {counts['pass']} pass, {counts['fail']} fail, {counts['unavailable']} unavailable.",
+        "",
+        f"Catalog rows with a Triton original at the pinned releases: {len(cov['triton_rows'])}; run and pass on "
+        f"this GPU: {len(cov['passing'])} ({100 * len(cov['passing']) / max(len(cov['triton_rows']), 1):.0f} %); "
+        f"with an adapter that fails: {len(cov['failing'])}; with no adapter yet: {len(cov['no_adapter'])} "
+        f"(rows {', '.join(map(str, cov['no_adapter'])) or '-'}). Rows without a Triton original "
+        f"(removed upstream, CUDA- or PyTorch-only): {', '.join(map(str, cov['no_triton'])) or '-'}.",
         "",
         "| kernel | category | provider | status | reason |",
         "|---|---|---|---|---|",
@@ -215,6 +217,48 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
         lines.append(f"| {m['kernel']} | {m['category']} | {m['provider']} | {m['status']} | {reason} |")
     (out_dir / "availability.md").write_text("\n".join(lines) + "\n")
     return matrix
+
+
+CATALOG = ROOT / "harness" / "catalog.yaml"
+NO_TRITON = ("removed", "cuda-only/pytorch-only")
+
+
+def _provider_of(source: str) -> str:
+    """The provider name adapters use for a catalog `source` (PyPI dist or github:owner/repo)."""
+    from upstream_adapters._loader import read_lock
+
+    try:
+        return read_lock().entry(source).name
+    except KeyError:
+        return {"fla-core": "fla", "flashinfer-python": "flashinfer"}.get(source, source)
+
+
+def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
+    """Which numbered catalog rows (harness/catalog.yaml) run and pass: a row passes when a spec lists it and
+    that spec's adapter for the row's upstream passes."""
+    import yaml
+
+    entries = [e for e in yaml.safe_load(CATALOG.read_text()) if isinstance(e["row"], int)]
+    specs = registry.specs()
+    status = {(m["kernel"], m["provider"]): m["status"] for m in matrix}
+    triton_rows = sorted({e["row"] for e in entries if e["status"] not in NO_TRITON})
+    no_triton = sorted({e["row"] for e in entries} - set(triton_rows))
+    passing, failing = set(), set()
+    for e in entries:
+        if e["status"] in NO_TRITON:
+            continue
+        provider = _provider_of(e["source"])
+        for k, spec in specs.items():
+            if e["row"] in spec.catalog_rows:
+                st = status.get((k, provider))
+                if st == "pass":
+                    passing.add(e["row"])
+                elif st is not None:
+                    failing.add(e["row"])
+    failing -= passing
+    no_adapter = sorted(set(triton_rows) - passing - failing)
+    return {"triton_rows": triton_rows, "passing": sorted(passing), "failing": sorted(failing),
+            "no_adapter": no_adapter, "no_triton": no_triton}
 
 
 def cmd_check(args: argparse.Namespace) -> int:

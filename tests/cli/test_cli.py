@@ -45,3 +45,19 @@ def test_model_without_the_kernel_says_nothing_to_run(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert main(["bench", "--category", "moe", "--model", "gemma3-27b"]) == 2
     assert "nothing to run" in capsys.readouterr().err
+
+
+def test_catalog_coverage_counts_rows_by_their_upstream():
+    from harness.cli import catalog_coverage
+
+    matrix = [
+        {"kernel": "fused_moe", "category": "moe", "provider": "vllm", "status": "pass", "reason": ""},
+        {"kernel": "fused_moe", "category": "moe", "provider": "sglang", "status": "fail", "reason": "x"},
+        {"kernel": "fused_moe", "category": "moe", "provider": "helion", "status": "pass", "reason": ""},
+    ]
+    cov = catalog_coverage(matrix)
+    assert 41 in cov["passing"]  # row 41 is vLLM's fused_moe_kernel
+    assert 42 in cov["failing"]  # row 42 is SGLang's: its adapter failed
+    assert 19 in cov["no_triton"]  # Qwen gated attention: PyTorch-only
+    assert 19 not in cov["triton_rows"]
+    assert set(cov["passing"]) | set(cov["failing"]) | set(cov["no_adapter"]) == set(cov["triton_rows"])
