@@ -35,9 +35,12 @@ def l2_normalized(shape: tuple[int, ...], g: torch.Generator, device: torch.devi
     return F.normalize(randn(shape, g, device), p=2, dim=-1)
 
 
-def log_decay(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:
-    """Log-space forget gate in (-inf, 0): logsigmoid of a standard normal, as fla's tests draw it."""
-    return F.logsigmoid(randn(shape, g, device))
+def slow_log_decay(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Log-space forget gate in the range a Gated DeltaNet layer produces: logsigmoid(N(0, 1) + 3), typically
+    -0.05 (decay ~0.95 per token, -0.3 .. -0.007 at +-2 sigma), like Qwen3-Next's -exp(A_log) softplus(a + dt_bias).
+    fla's tests draw logsigmoid(U(0, 1)) (~0.5 per token), under which a chunk's start state has decayed to
+    nothing a few tokens in; the slower decay keeps the inter-chunk state and the initial state visible in o."""
+    return F.logsigmoid(randn(shape, g, device) + 3.0)
 
 
 def unit_gate(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> torch.Tensor:

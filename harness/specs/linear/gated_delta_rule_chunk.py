@@ -31,8 +31,8 @@ from harness.specs.linear._common import (
     gdn_heads,
     generator,
     l2_normalized,
-    log_decay,
     randn,
+    slow_log_decay,
     token_cases,
     torch_dtype,
     unit_gate,
@@ -78,9 +78,11 @@ class GatedDeltaRuleChunkSpec(KernelSpec):
             "k": l2_normalized((1, length, h, kd), gen, device).to(dt),
             "v": randn((1, length, hv, vd), gen, device).to(dt),
             # serving computes g in fp32 (vLLM fused_gdn_gating) and beta = sigmoid(b) in the model dtype
-            "g": log_decay((1, length, hv), gen, device),
+            "g": slow_log_decay((1, length, hv), gen, device),
             "beta": unit_gate((1, length, hv), gen, device).to(dt),
-            "h0": randn((n, hv, kd, vd), gen, device),
+            # a state of the size the layer builds (S^T k ~ v for unit keys), not 10x it: keeps the tokens' share
+            # of o visible next to the initial state's
+            "h0": randn((n, hv, kd, vd), gen, device) * kd ** -0.5,
             "cu_seqlens": cu_seqlens(n, t, device),
             "scale": kd ** -0.5,
         }

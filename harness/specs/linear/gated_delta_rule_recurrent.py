@@ -26,8 +26,8 @@ from harness.specs.linear._common import (
     gdn_heads,
     generator,
     l2_normalized,
-    log_decay,
     randn,
+    slow_log_decay,
     token_cases,
     torch_dtype,
     unit_gate,
@@ -66,9 +66,11 @@ class GatedDeltaRuleRecurrentSpec(KernelSpec):
             "q": l2_normalized((1, n, h, kd), gen, device).to(dt),
             "k": l2_normalized((1, n, h, kd), gen, device).to(dt),
             "v": randn((1, n, hv, vd), gen, device).to(dt),
-            "g": log_decay((1, n, hv), gen, device),
+            "g": slow_log_decay((1, n, hv), gen, device),
             "beta": unit_gate((1, n, hv), gen, device).to(dt),
-            "h0": randn((n, hv, kd, vd), gen, device),
+            # a state of the size the layer builds (S^T k ~ v for unit keys), not 10x it: keeps the tokens' share
+            # of o visible next to the initial state's
+            "h0": randn((n, hv, kd, vd), gen, device) * kd ** -0.5,
             "cu_seqlens": cu_seqlens(n, 1, device),
             "scale": kd ** -0.5,
         }

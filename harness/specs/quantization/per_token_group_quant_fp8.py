@@ -1,5 +1,6 @@
-"""Per-token-group FP8 activation quantization (catalog rows 65 vLLM `_per_token_group_quant_fp8`,
-67/70 SGLang `_per_token_group_quant_8bit` / `_per_token_group_quant_8bit_colmajor`).
+"""Per-token-group FP8 activation quantization (catalog rows 65 vLLM `_per_token_group_quant_fp8`, 67 SGLang
+`_per_token_group_quant_8bit`; row 70, SGLang's `_per_token_group_quant_8bit_colmajor`, is the same launcher with
+column_major_scales=True and is not a separate row here: one provider name per upstream).
 
 Math, per token t and group g of G consecutive columns (G = 128, DeepSeek-V3-style block fp8):
 
@@ -30,7 +31,7 @@ GROUP = 128
 class PerTokenGroupQuantFp8Spec(KernelSpec):
     id = "per_token_group_quant_fp8"
     category = "quantization"
-    catalog_rows = (65, 67, 70)
+    catalog_rows = (65, 67)
     title = "Per-token-group FP8 (e4m3) activation quantization, group 128"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

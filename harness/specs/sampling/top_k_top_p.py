@@ -1,0 +1,93 @@
+"""Combined top-k / top-p masking of logits (catalog row 48, vLLM `apply_top_k_top_p_triton`,
+v1/sample/ops/topk_topp_triton.py: Qrita pivot-based selection).
+
+Math, row b with k_b and p_b (top-k first, by logit value; then top-p over the survivors, by probability):
+
+    K_b   = the k_b largest logits (all of them when k_b >= V)
+    q     = softmax over K_b;  sort K_b by q descending
+    keep  = tokens of K_b whose preceding probability mass (strictly larger tokens) is < p_b  (all when p_b = 1)
+    out[b, v] = logits[b, v] if v kept else FILTERED
+
+This is vLLM's torch reference (`apply_top_k_top_p`: mask where the ascending cumulative probability is
+<= 1 - p, never the top token).  Shapes: logits [B, V] fp32; k [B] int32 (V = disabled); p [B] fp32 (1 =
+disabled); out [B, V] fp32.  Rows mix top-k only (k in [1, 200], p = 1), top-p only (k = V, p in [0.5, 0.99]) and
+both.
+
+Output contract: the launcher's mask_value is set to FILTERED = -1e4 (the checker rejects Inf); the kernel works
+in place, so an impl copies the logits into the output buffer first.  Tolerance as for min_p: one wrong keep /
+drop decision fails the check case, a few boundary ulps at the largest cases do not.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from harness.shapes import ModelShapes
+from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.specs.sampling._common import random_logits, sampling_cases
+from harness.specs.sampling.min_p import FILTERED
+
+MAX_K = 200
+
+
+class TopKTopPSpec(KernelSpec):
+    id = "top_k_top_p"
+    category = "sampling"
+    catalog_rows = (48,)
+    title = "Top-k then top-p masking of logits (filtered entries stored as -1e4)"
+    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
+        return sampling_cases(model, quick)
+
+    def test_cases(self) -> list[Case]:
+        return [Case("test", "test", {"B": 9, "V": 1000}), Case("test", "test", {"B": 1, "V": 77})]
+
+    def check_cases(self) -> list[Case]:
+        return [Case("check", "test", {"B": 37, "V": 5000})]
+
+    def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
+        if dtype != "fp32":
+            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
+        p_ = case.params
+        b, v = p_["B"], p_["V"]
+        g = torch.Generator(device=device).manual_seed(seed)
+        k = torch.randint(1, min(MAX_K, v) + 1, (b,), generator=g, device=device, dtype=torch.int32)
+        p = 0.5 + 0.49 * torch.rand(b, generator=g, device=device)
+        kind = torch.rand(b, generator=g, device=device)
+        k = torch.where(kind < 0.3, torch.full_like(k, v), k)  # top-p only
+        p = torch.where((kind >= 0.3) & (kind < 0.7), torch.ones_like(p), p)  # top-k only
+        return {"logits": random_logits(b, v, device, g), "k": k, "p": p}
+
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        return torch.empty_like(inputs["logits"])
+
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        logits = inputs["logits"].double()
+        b, v = logits.shape
+        k, p = inputs["k"].long()[:, None], inputs["p"].double()[:, None]
+        srt, idx = logits.sort(dim=1, descending=True)
+        keep_k = torch.arange(v, device=logits.device)[None, :] < k
+        probs = torch.softmax(torch.where(keep_k, srt, torch.full_like(srt, float("-inf"))), dim=1)
+        before = torch.cumsum(probs, dim=1) - probs
+        keep = keep_k & ((p >= 1.0) | (before < p))
+        keep[:, 0] = True
+        mask = torch.zeros_like(keep).scatter_(1, idx, keep)
+        return torch.where(mask, logits, torch.full_like(logits, FILTERED))
+
+    def tolerance(self, dtype: str) -> Tolerance:
+        # see min_p: a single wrong decision is 2.3e-3 at the check case, ~1e-4 at 512 x 262k
+        return Tolerance(1e-3, f"pass-through values; filtered entries = {FILTERED:g}; slack for boundary ulps")
+
+    def flops(self, case: Case) -> float:
+        p = case.params
+        return 4.0 * p["B"] * p["V"]
+
+    def bytes(self, case: Case, dtype: str) -> float:
+        p = case.params
+        return p["B"] * p["V"] * 4 * 5  # copy (read + write), kernel (>= one read pass + write)
+
+
+SPEC = TopKTopPSpec()

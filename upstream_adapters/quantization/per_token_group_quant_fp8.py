@@ -1,0 +1,87 @@
+"""Upstream per-token-group FP8 quantization: vLLM 0.33.0 `_per_token_group_quant_fp8` (fp8_utils) and SGLang
+0.5.23 `_per_token_group_quant_8bit` via `_per_token_group_quant_8bit_raw` (quantization/fp8_kernel).
+
+vLLM's launcher `per_token_group_quant_fp8` prefers the compiled CUDA op `torch.ops._C.per_token_group_fp8_quant`
+on CUDA (not loadable with a python-only tree, and not Triton), so the adapter launches the launcher's own
+"TRITON FALLBACK" branch: the @triton.jit kernel with the launcher's grid, BLOCK and warp heuristic, and fp8
+limits from vLLM's `get_fp8_min_max()`.  SGLang on CUDA routes `per_token_group_quant_fp8` to a JIT CUDA kernel;
+its Triton path is `_per_token_group_quant_8bit_raw` (what it uses elsewhere), called here with preallocated
+outputs and row-major scales (row 67; row 70 is the same launcher with column_major_scales=True).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness.spec import Case, Inputs, Prepared
+from harness.specs.quantization._common import EPS, dequantize_groups_into
+from upstream_adapters.quantization._common import UpstreamImpl
+
+VLLM_FP8 = "vllm.model_executor.layers.quantization.utils.fp8_utils"
+SGL_FP8 = "sglang.kernels.ops.quantization.fp8_kernel"
+KERNEL = "per_token_group_quant_fp8"
+
+
+class VllmPerTokenGroupQuantFp8(UpstreamImpl):
+    kernel = KERNEL
+    provider = "vllm"
+    dtypes = ("bf16",)
+    package = "vllm"
+    modules = (VLLM_FP8,)
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        import triton
+
+        fp8u = self.mod(VLLM_FP8)
+        x, group = inputs["x"], case.params["G"]
+        t, h = x.shape
+        xq = torch.empty(x.shape, device=x.device, dtype=torch.float8_e4m3fn)
+        xs = torch.empty(t, h // group, device=x.device, dtype=torch.float32)
+        fp8_min, fp8_max = fp8u.get_fp8_min_max()
+        block = triton.next_power_of_2(group)
+        num_warps = min(max(block // 256, 1), 8)  # the launcher's heuristic
+        kernel = fp8u._per_token_group_quant_fp8
+
+        def fn() -> None:
+            kernel[(x.numel() // group,)](
+                x, xq, xs, group, x.shape[1], x.stride(0), EPS, fp8_min=fp8_min, fp8_max=fp8_max,
+                use_ue8m0=False, BLOCK=block, num_warps=num_warps, num_stages=1)
+            dequantize_groups_into(out, xq, xs, group)
+
+        info = {"config": {"BLOCK": block, "num_warps": num_warps, "num_stages": 1},
+                "config_source": "launcher heuristic (per_token_group_quant_fp8 Triton fallback)",
+                "notes": self.notes("Triton _per_token_group_quant_fp8 launched as the launcher's fallback "
+                                    "(CUDA op _C.per_token_group_fp8_quant preferred on CUDA, not loadable)",
+                                    "use_ue8m0=False (no DeepGEMM e8m0 on this path)",
+                                    "timed call includes the contract's torch dequant epilogue")}
+        return Prepared(fn, info)
+
+
+class SglangPerTokenGroupQuantFp8(UpstreamImpl):
+    kernel = KERNEL
+    provider = "sglang"
+    dtypes = ("bf16",)
+    package = "sglang"
+    modules = (SGL_FP8,)
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        fp8k = self.mod(SGL_FP8)
+        x, group = inputs["x"], case.params["G"]
+        t, h = x.shape
+        xq = torch.empty(x.shape, device=x.device, dtype=torch.float8_e4m3fn)
+        xs = torch.empty(t, h // group, device=x.device, dtype=torch.float32)
+        launcher = fp8k._per_token_group_quant_8bit_raw
+
+        def fn() -> None:
+            launcher(x, group, EPS, torch.float8_e4m3fn, False, False, False, output_q=xq, output_s=xs)
+            dequantize_groups_into(out, xq, xs, group)
+
+        info = {"config": {"column_major_scales": False},
+                "config_source": "launcher heuristic (_per_token_group_quant_8bit_raw)",
+                "notes": self.notes("Triton path _per_token_group_quant_8bit_raw (CUDA per_token_group_quant "
+                                    "JIT kernel is SGLang's CUDA default)",
+                                    "timed call includes the contract's torch dequant epilogue")}
+        return Prepared(fn, info)
+
+
+IMPLS = [VllmPerTokenGroupQuantFp8(), SglangPerTokenGroupQuantFp8()]
