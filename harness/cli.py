@@ -205,7 +205,8 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
         "",
         f"Catalog rows with a Triton original at the pinned releases: {len(cov['triton_rows'])}; run and pass on "
         f"this GPU: {len(cov['passing'])} ({100 * len(cov['passing']) / max(len(cov['triton_rows']), 1):.0f} %); "
-        f"with an adapter that fails: {len(cov['failing'])}; with no adapter yet: {len(cov['no_adapter'])} "
+        f"with an adapter that fails: {len(cov['failing'])} (rows {', '.join(map(str, cov['failing'])) or '-'}); "
+        f"adapter unavailable here: {len(cov['unavailable'])}; with no adapter yet: {len(cov['no_adapter'])} "
         f"(rows {', '.join(map(str, cov['no_adapter'])) or '-'}). Rows without a Triton original "
         f"(removed upstream, CUDA- or PyTorch-only): {', '.join(map(str, cov['no_triton'])) or '-'}.",
         "",
@@ -243,7 +244,7 @@ def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
     status = {(m["kernel"], m["provider"]): m["status"] for m in matrix}
     triton_rows = sorted({e["row"] for e in entries if e["status"] not in NO_TRITON})
     no_triton = sorted({e["row"] for e in entries} - set(triton_rows))
-    passing, failing = set(), set()
+    passing, failing, unavailable = set(), set(), set()
     for e in entries:
         if e["status"] in NO_TRITON:
             continue
@@ -253,12 +254,15 @@ def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
                 st = status.get((k, provider))
                 if st == "pass":
                     passing.add(e["row"])
-                elif st is not None:
+                elif st == "fail":
                     failing.add(e["row"])
+                elif st == "unavailable":
+                    unavailable.add(e["row"])
     failing -= passing
-    no_adapter = sorted(set(triton_rows) - passing - failing)
+    unavailable -= passing | failing
+    no_adapter = sorted(set(triton_rows) - passing - failing - unavailable)
     return {"triton_rows": triton_rows, "passing": sorted(passing), "failing": sorted(failing),
-            "no_adapter": no_adapter, "no_triton": no_triton}
+            "unavailable": sorted(unavailable), "no_adapter": no_adapter, "no_triton": no_triton}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -266,6 +270,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from harness.runner import RowPlan, Runner, RunOptions
 
+    if args.from_run:  # rebuild the matrix of a check run (e.g. one stopped by a time limit), no GPU
+        run_dir = Path(args.from_run)
+        from harness.results import read_metadata
+
+        matrix = write_availability(read_rows(run_dir), run_dir.parent, read_metadata(run_dir))
+        print(f"availability of {len(matrix)} kernel x provider pairs -> {run_dir.parent / 'availability.csv'}",
+              file=sys.stderr)
+        return 0
     if args.all:
         args.category = args.kernel = args.impl = args.dtype = None
     kernels, _, impls, dtypes = select(args)
@@ -290,6 +302,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-check"
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), run_id=run_id, check_only=True)
     writer = RunWriter(out_root / run_id, meta)
+    print(f"{len(plans)} rows -> {out_root / run_id}", file=sys.stderr)
     runner = Runner(writer, RunOptions(device=device, seed=args.seed, timeout_s=args.timeout,
                                        first_timeout_s=args.first_timeout, check_only=True))
     runner.run(plans)
@@ -356,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv")
     _add_selection(c)
     c.add_argument("--all", action="store_true", help="every kernel and provider")
+    c.add_argument("--from-run", help="only rebuild availability.csv/.md from this check run's results.csv")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", help="folder for availability.csv/.md and the run (default results/<gpu-slug>)")
     c.add_argument("--timeout", type=float, default=120.0)

@@ -1,4 +1,4 @@
-"""Plans a sweep and runs it, one worker process per (kernel, impl), each row isolated.
+"""Plans a sweep and runs it, one worker process per provider (imports paid once), each row isolated.
 
 A row that raises becomes `error`; a row that hangs past its deadline becomes `timeout` and its worker is
 killed; a worker that dies (segfault, CUDA abort) costs the row in flight, `error` with the exit cause; in
@@ -105,11 +105,11 @@ class Runner:
 
     def run(self, rows: list[RowPlan]) -> dict[str, int]:
         self.total = len(rows)
-        groups: dict[tuple[str, str], list[tuple[int, RowPlan]]] = {}
+        groups: dict[str, list[tuple[int, RowPlan]]] = {}
         for i, r in enumerate(rows):
-            groups.setdefault((r.kernel, r.impl), []).append((i, r))
-        for (kernel, impl), items in groups.items():
-            self._run_group(kernel, impl, items)
+            groups.setdefault(r.impl, []).append((i, r))
+        for impl, items in groups.items():
+            self._run_group(impl, items)
         return self.counts
 
     def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
@@ -129,19 +129,19 @@ class Runner:
         if self.on_row:
             self.on_row(row)
 
-    def _run_group(self, kernel: str, impl: str, items: list[tuple[int, RowPlan]]) -> None:
+    def _run_group(self, impl: str, items: list[tuple[int, RowPlan]]) -> None:
         pending = dict(items)
         log_dir = self.writer.run_dir / "logs"
         log_dir.mkdir(exist_ok=True)
-        log_path = log_dir / f"{kernel}__{impl}.log"
+        log_path = log_dir / f"{impl}.log"
         while pending:
             task = {
-                "kernel": kernel, "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
+                "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
                 "target_s": self.opts.target_s, "use_graph": self.opts.use_graph,
                 "recheck_seed": self.opts.recheck_seed, "env": self.opts.env,
                 "check_only": self.opts.check_only,
-                "rows": [{"i": i, "model": p.model, "regime": p.regime, "params": p.params, "dtype": p.dtype}
-                         for i, p in pending.items()],
+                "rows": [{"i": i, "kernel": p.kernel, "model": p.model, "regime": p.regime, "params": p.params,
+                          "dtype": p.dtype} for i, p in pending.items()],
             }
             with log_path.open("a") as errf:
                 errf.write(f"--- worker start {time.strftime('%H:%M:%S')} ({len(pending)} rows)\n")
@@ -162,6 +162,7 @@ class Runner:
         sel.register(proc.stdout, selectors.EVENT_READ)
         current: int | None = None
         started_any = False
+        limit_of_current = self.opts.first_timeout_s
         deadline = time.monotonic() + self.opts.first_timeout_s
         buf = ""
         while True:
@@ -169,7 +170,7 @@ class Runner:
             if remaining <= 0:
                 _kill(proc)
                 victim = current if current is not None else next(iter(pending))
-                limit = self.opts.timeout_s if started_any and current is not None else self.opts.first_timeout_s
+                limit = limit_of_current if current is not None else self.opts.first_timeout_s
                 self._record(pending.pop(victim), {"status": "timeout",
                                                    "error": f"timeout: no result within {limit:.0f} s"}, [])
                 return
@@ -193,7 +194,9 @@ class Runner:
             ev = msg["event"]
             if ev == "start":
                 current = msg["i"]
-                deadline = time.monotonic() + (self.opts.timeout_s if started_any else self.opts.first_timeout_s)
+                first = msg.get("first") or not started_any
+                deadline = time.monotonic() + (self.opts.first_timeout_s if first else self.opts.timeout_s)
+                limit_of_current = self.opts.first_timeout_s if first else self.opts.timeout_s
                 started_any = True
             elif ev == "row":
                 plan = pending.pop(msg["i"])

@@ -1,4 +1,4 @@
-"""Worker process: runs the rows of one (kernel, impl) pair and streams each result to the parent.
+"""Worker process: runs the rows of one provider (any kernels) and streams each result to the parent.
 
 Started by harness.runner as `python -m harness.worker`; reads a JSON task on stdin; writes protocol lines
 prefixed with MARK on stdout (anything else an upstream prints is passed through to the log).  The parent
@@ -119,7 +119,24 @@ def _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
         yield "fresh inputs (second seed)", prepared2.fn, out2, ref2
 
 
+def _load_impl(registry, kernel: str, provider: str):
+    """(impl, None) when runnable, else (impl or None, reason)."""
+    try:
+        impl = registry.get_impl(kernel, provider)
+        reason = impl.available()
+    except Exception as e:  # noqa: BLE001 - an impl that cannot even be imported is unavailable, with why
+        traceback.print_exc()
+        return None, f"import failed: {_short(e)}"
+    if reason is None:
+        try:
+            emit("versions", versions=impl.versions())
+        except Exception:  # noqa: BLE001 - versions are metadata; never cost the row
+            traceback.print_exc()
+    return impl, reason
+
+
 def main() -> int:
+    """Runs the task's rows (one provider, any kernels) in order; imports are paid once per process."""
     task = json.loads(sys.stdin.read())
     os.environ.update(task.get("env", {}))
     import torch
@@ -127,29 +144,21 @@ def main() -> int:
     from harness import registry
     from harness.spec import Case
 
-    spec = registry.specs()[task["kernel"]]
     device = torch.device(task["device"])
-    try:
-        impl = registry.get_impl(task["kernel"], task["impl"])
-        reason = impl.available()
-    except Exception as e:  # noqa: BLE001 - an impl that cannot even be imported is unavailable, with why
-        traceback.print_exc()
-        reason = f"import failed: {_short(e)}"
-        impl = None
-    if impl is not None and reason is None:
-        try:
-            emit("versions", versions=impl.versions())
-        except Exception:  # noqa: BLE001
-            traceback.print_exc()
+    impls: dict[str, tuple[Any, str | None]] = {}
     for item in task["rows"]:
-        i = item["i"]
-        emit("start", i=i)
+        i, kernel = item["i"], item["kernel"]
+        first = kernel not in impls  # the first row of a kernel also pays its JIT compile / autotune
+        emit("start", i=i, first=first)
+        if first:
+            impls[kernel] = _load_impl(registry, kernel, task["impl"])
+        impl, reason = impls[kernel]
         case = Case(model=item["model"], regime=item["regime"], params=item["params"])
         if reason is not None:
             emit("row", i=i, row={"status": "unavailable", "error": f"unavailable: {reason}"}, samples=[])
             continue
         try:
-            row, samples = run_row(spec, impl, case, item["dtype"], task, device)
+            row, samples = run_row(registry.specs()[kernel], impl, case, item["dtype"], task, device)
         except Exception as e:  # noqa: BLE001 - one row's failure must not stop the others
             traceback.print_exc()
             oom = "out of memory" in str(e).lower() or type(e).__name__ == "OutOfMemoryError"
