@@ -1,5 +1,5 @@
 """Merge two partial attention states (catalog rows 18 vLLM `merge_attn_states_kernel`, 15 FlashInfer
-`merge_state_kernel`).
+`merge_state_kernel`; SGLang's `merge_state_triton` too).
 
 Math (arXiv 2501.01005 sec. 2.2), per token t and head h, with natural-log LSEs:
 

@@ -46,7 +46,7 @@ def mla_dims(model: ModelShapes) -> dict[str, int] | None:
 class MlaDecodeAttentionSpec(KernelSpec):
     id = "mla_decode_attention"
     category = "attention"
-    catalog_rows = (2, 10, 11, 79)
+    catalog_rows = (10, 11, 79)
     title = "MLA decode attention, absorbed MQA form over a paged latent cache"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

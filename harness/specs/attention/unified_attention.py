@@ -1,6 +1,6 @@
 """Paged attention over a mixed batch: each sequence brings q_len new query tokens on top of its cached
 context, causal (catalog rows 13 vLLM `kernel_unified_attention` 2D/3D + `reduce_segments`, 80 vLLM unified
-attention; the decode-only case is the same math as paged_decode_attention).
+attention, 81 SGLang extend attention; the decode-only case is the same math as paged_decode_attention).
 
 Math, per sequence b with KV length L_b (the context plus its own q_len_b new tokens, already in the cache, as
 vLLM writes the KV cache before attention) and query token i < q_len_b, query head h:
@@ -51,7 +51,7 @@ def lengths(p: dict) -> tuple[list[int], list[int]]:
 class UnifiedAttentionSpec(KernelSpec):
     id = "unified_attention"
     category = "attention"
-    catalog_rows = (13, 80)
+    catalog_rows = (13, 80, 81)
     title = "Paged causal attention over a mixed decode / chunked-prefill batch (GQA)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 
