@@ -44,7 +44,7 @@ CHUNK = 64  # the chunk size of all three providers (fla default, vLLM FLA_CHUNK
 class GatedDeltaRuleChunkSpec(KernelSpec):
     id = "gated_delta_rule_chunk"
     category = "linear"
-    catalog_rows = (21,)
+    catalog_rows = (21, 20)
     title = "Gated delta rule, chunked forward (Gated DeltaNet prefill)"
     # vLLM and SGLang assert q.dtype != float32; fp16 adds nothing the serving stacks use
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
