@@ -201,12 +201,15 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
         f"{(meta.get('git_commit') or '?')[:10]}, seed {meta.get('seed')}: one small shape per kernel and dtype, "
         "output NaN-poisoned, compared with the spec's reference, re-checked on a second seed.",
         "",
+        *([f"**Note:** {meta['note']}", ""] if meta.get("note") else []),
         f"kernel x provider: {counts['pass']} pass, {counts['fail']} fail, {counts['unavailable']} unavailable.",
         "",
         f"Catalog rows with a Triton original at the pinned releases: {len(cov['triton_rows'])}; run and pass on "
         f"this GPU: {len(cov['passing'])} ({100 * len(cov['passing']) / max(len(cov['triton_rows']), 1):.0f} %); "
         f"with an adapter that fails: {len(cov['failing'])} (rows {', '.join(map(str, cov['failing'])) or '-'}); "
-        f"adapter unavailable here: {len(cov['unavailable'])}; with no adapter yet: {len(cov['no_adapter'])} "
+        f"adapter unavailable here: {len(cov['unavailable'])} (rows {', '.join(map(str, cov['unavailable'])) or '-'}); "
+        f"adapter present but not run in this sweep: {len(cov['not_run'])} "
+        f"(rows {', '.join(map(str, cov['not_run'])) or '-'}); with no adapter yet: {len(cov['no_adapter'])} "
         f"(rows {', '.join(map(str, cov['no_adapter'])) or '-'}). Rows without a Triton original "
         f"(removed upstream, CUDA- or PyTorch-only): {', '.join(map(str, cov['no_triton'])) or '-'}.",
         "",
@@ -244,7 +247,7 @@ def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
     status = {(m["kernel"], m["provider"]): m["status"] for m in matrix}
     triton_rows = sorted({e["row"] for e in entries if e["status"] not in NO_TRITON})
     no_triton = sorted({e["row"] for e in entries} - set(triton_rows))
-    passing, failing, unavailable = set(), set(), set()
+    passing, failing, unavailable, not_run = set(), set(), set(), set()
     for e in entries:
         if e["status"] in NO_TRITON:
             continue
@@ -258,11 +261,15 @@ def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
                     failing.add(e["row"])
                 elif st == "unavailable":
                     unavailable.add(e["row"])
+                elif provider in registry.providers(k):
+                    not_run.add(e["row"])  # an adapter exists but this run has no row for it
     failing -= passing
     unavailable -= passing | failing
-    no_adapter = sorted(set(triton_rows) - passing - failing - unavailable)
+    not_run -= passing | failing | unavailable
+    no_adapter = sorted(set(triton_rows) - passing - failing - unavailable - not_run)
     return {"triton_rows": triton_rows, "passing": sorted(passing), "failing": sorted(failing),
-            "unavailable": sorted(unavailable), "no_adapter": no_adapter, "no_triton": no_triton}
+            "unavailable": sorted(unavailable), "not_run": sorted(not_run), "no_adapter": no_adapter,
+            "no_triton": no_triton}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -307,7 +314,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     writer = RunWriter(out_root / run_id, meta)
     print(f"{len(plans)} rows -> {out_root / run_id}", file=sys.stderr)
     runner = Runner(writer, RunOptions(device=device, seed=args.seed, timeout_s=args.timeout,
-                                       first_timeout_s=args.first_timeout, check_only=True))
+                                       first_timeout_s=args.first_timeout, check_only=True,
+                                       share_process=args.share_process))
     runner.run(plans)
     meta["upstreams"] = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
     writer.write_metadata()
@@ -373,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(c)
     c.add_argument("--all", action="store_true", help="every kernel and provider")
     c.add_argument("--from-run", help="only rebuild availability.csv/.md from this check run's results.csv")
+    c.add_argument("--share-process", action="store_true",
+                   help="one worker per provider (faster imports, weaker isolation between kernels)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", help="folder for availability.csv/.md and the run (default results/<gpu-slug>)")
     c.add_argument("--timeout", type=float, default=120.0)

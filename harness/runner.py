@@ -1,4 +1,9 @@
-"""Plans a sweep and runs it, one worker process per provider (imports paid once), each row isolated.
+"""Plans a sweep and runs it, one worker process per (kernel, provider), each row isolated.
+
+Kernels of one provider do not share a process by default: the loader's parent-package stand-ins that one
+adapter installs can break another adapter's imports (seen on the H100: a stubbed
+`vllm.model_executor.layers.quantization` hid `QuantizationMethods` from later vLLM kernels), so sharing
+(`RunOptions.share_process`) trades that isolation for paying imports once.
 
 A row that raises becomes `error`; a row that hangs past its deadline becomes `timeout` and its worker is
 killed; a worker that dies (segfault, CUDA abort) costs the row in flight, `error` with the exit cause; in
@@ -53,6 +58,7 @@ class RunOptions:
     use_graph: bool = True
     recheck_seed: bool = True
     check_only: bool = False  # `harness check`: correctness gate only
+    share_process: bool = False  # one worker per provider instead of per (kernel, provider)
     env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -105,11 +111,11 @@ class Runner:
 
     def run(self, rows: list[RowPlan]) -> dict[str, int]:
         self.total = len(rows)
-        groups: dict[str, list[tuple[int, RowPlan]]] = {}
+        groups: dict[tuple[str, str], list[tuple[int, RowPlan]]] = {}
         for i, r in enumerate(rows):
-            groups.setdefault(r.impl, []).append((i, r))
-        for impl, items in groups.items():
-            self._run_group(impl, items)
+            groups.setdefault((r.impl, "" if self.opts.share_process else r.kernel), []).append((i, r))
+        for (impl, kernel), items in groups.items():
+            self._run_group(impl, kernel, items)
         return self.counts
 
     def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
@@ -129,11 +135,11 @@ class Runner:
         if self.on_row:
             self.on_row(row)
 
-    def _run_group(self, impl: str, items: list[tuple[int, RowPlan]]) -> None:
+    def _run_group(self, impl: str, kernel: str, items: list[tuple[int, RowPlan]]) -> None:
         pending = dict(items)
         log_dir = self.writer.run_dir / "logs"
         log_dir.mkdir(exist_ok=True)
-        log_path = log_dir / f"{impl}.log"
+        log_path = log_dir / (f"{kernel}__{impl}.log" if kernel else f"{impl}.log")
         while pending:
             task = {
                 "impl": impl, "device": self.opts.device, "seed": self.opts.seed,

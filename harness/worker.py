@@ -1,4 +1,5 @@
-"""Worker process: runs the rows of one provider (any kernels) and streams each result to the parent.
+"""Worker process: runs the rows of one provider (one kernel, or several when the runner shares processes)
+and streams each result to the parent.
 
 Started by harness.runner as `python -m harness.worker`; reads a JSON task on stdin; writes protocol lines
 prefixed with MARK on stdout (anything else an upstream prints is passed through to the log).  The parent

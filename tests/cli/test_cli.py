@@ -60,5 +60,5 @@ def test_catalog_coverage_counts_rows_by_their_upstream():
     assert 42 in cov["failing"]  # row 42 is SGLang's: its adapter failed
     assert 19 in cov["no_triton"]  # Qwen gated attention: PyTorch-only
     assert 19 not in cov["triton_rows"]
-    parts = ("passing", "failing", "unavailable", "no_adapter")
+    parts = ("passing", "failing", "unavailable", "not_run", "no_adapter")
     assert set().union(*(cov[p] for p in parts)) == set(cov["triton_rows"])
