@@ -25,9 +25,10 @@ from typing import Any
 
 import torch
 
-from harness.spec import Case, Impl, Inputs, Prepared
+from harness.spec import Case, Inputs, Prepared
 from harness.specs.moe.fused_moe import FP8
 from harness.specs.moe.routing import align_block_size
+from upstream_adapters._base import UpstreamImpl
 
 VLLM_MOD = "vllm.model_executor.layers.fused_moe.fused_moe"
 VLLM_FP8_MOD = "vllm.model_executor.layers.quantization.utils.fp8_utils"
@@ -38,53 +39,9 @@ SGL_FP8_MOD = "sglang.kernels.ops.quantization.fp8_kernel"
 BLOCK_SHAPE = [128, 128]
 
 
-def _cuda_reason() -> str | None:
-    if not torch.cuda.is_available():
-        return "needs a CUDA GPU (the upstream Triton kernel is launched on the device)"
-    return None
-
-
-class _UpstreamMoE(Impl):
+class _UpstreamMoE(UpstreamImpl):
     kernel = "fused_moe"
     dtypes = ("bf16", FP8)
-    package: str = ""
-    modules: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        self._mods: dict[str, Any] | None = None
-        self._up = None
-
-    def _load(self) -> dict[str, Any]:
-        if self._mods is None:
-            from upstream_adapters._loader import load
-
-            self._up = load(self.package)
-            if self._up.unavailable:
-                raise RuntimeError(self._up.unavailable)
-            self._before_import()
-            self._mods = {m: self._up.import_module(m, stub_missing=True) for m in self.modules}
-        return self._mods
-
-    def _before_import(self) -> None:
-        pass
-
-    def available(self) -> str | None:
-        reason = _cuda_reason()
-        if reason:
-            return reason
-        try:
-            self._load()
-        except Exception as e:  # noqa: BLE001 - the reason is the product here
-            msg = str(e).strip().splitlines()
-            return f"{self.package} kernels failed to import: {type(e).__name__}: {msg[0][:200] if msg else ''}"
-        return None
-
-    def versions(self) -> dict[str, str]:
-        return {self.package: self._up.version} if self._up else {}
-
-    def _stub_note(self) -> str:
-        stubbed = list(getattr(self._up, "stubbed", []) or [])
-        return f"stand-ins for unloadable modules: {', '.join(sorted(stubbed))}" if stubbed else ""
 
 
 class VllmFusedMoE(_UpstreamMoE):
@@ -92,20 +49,13 @@ class VllmFusedMoE(_UpstreamMoE):
     package = "vllm"
     modules = (VLLM_MOD, VLLM_FP8_MOD, VLLM_ACT_MOD)
 
-    def _before_import(self) -> None:
-        from upstream_adapters._loader import vllm_platform
-
-        self.platform = vllm_platform(self._up)
-
-    def _load(self) -> dict[str, Any]:
-        mods = super()._load()
+    def _after_import(self, mods: dict[str, Any]) -> None:
         # try_get_optimal_moe_config imports `get_config` (the user override config, None unless a caller set
         # one) from the fused_moe package, whose heavy __init__ the loader bypasses: give the stand-in parent
         # the same answer the real package gives by default.
         pkg = sys.modules[VLLM_MOD.rsplit(".", 1)[0]]
         if not hasattr(pkg, "get_config"):
             pkg.get_config = lambda: None
-        return mods
 
     def _config(self, fm: Any, w1: torch.Tensor, w2: torch.Tensor, top_k: int, m: int, fp8: bool
                 ) -> tuple[dict[str, Any], str]:
@@ -167,15 +117,12 @@ class VllmFusedMoE(_UpstreamMoE):
             gemm(a2, a2_s, w2, w2s, cache3, True, 1)
             torch.sum(cache3, dim=1, out=out)
 
-        notes = ["vllm current_platform " + json.dumps(self.platform, sort_keys=True),
-                 "silu_and_mul: SiluAndMul.forward_native (CUDA op _C.silu_and_mul not loadable)",
+        notes = ["silu_and_mul: SiluAndMul.forward_native (CUDA op _C.silu_and_mul not loadable)",
                  "moe_sum: torch.sum (CUDA op _moe_C.moe_sum not loadable)"]
         if fp8:
             notes.append("act quant: Triton _per_token_group_quant_fp8 (CUDA op _C.per_token_group_fp8_quant "
                          "not loadable)")
-        if self._stub_note():
-            notes.append(self._stub_note())
-        return Prepared(fn, {"config": config, "config_source": source, "notes": "; ".join(notes)})
+        return Prepared(fn, {"config": config, "config_source": source, "notes": self.notes(*notes)})
 
 
 def _server_defaults_when_unpublished(get_exec: Any) -> Any:
@@ -203,12 +150,10 @@ class SglangFusedMoE(_UpstreamMoE):
     package = "sglang"
     modules = (SGL_MOD, SGL_CFG_MOD, SGL_FP8_MOD)
 
-    def _load(self) -> dict[str, Any]:
-        mods = super()._load()
+    def _after_import(self, mods: dict[str, Any]) -> None:
         cfg_mod = mods[SGL_CFG_MOD]
         if not hasattr(cfg_mod.get_exec, "__wrapped__"):
             cfg_mod.get_exec = _server_defaults_when_unpublished(cfg_mod.get_exec)
-        return mods
 
     def _config(self, cfg_mod: Any, e: int, n: int, k: int, top_k: int, m: int, fp8: bool
                 ) -> tuple[dict[str, Any], str]:
@@ -279,9 +224,7 @@ class SglangFusedMoE(_UpstreamMoE):
                  "moe_sum: Triton moe_sum_reduce_triton (sgl_kernel moe_sum_reduce not loadable)"]
         if fp8:
             notes.append("act quant: Triton _per_token_group_quant_8bit_raw (SGLang's JIT CUDA quant not loadable)")
-        if self._stub_note():
-            notes.append(self._stub_note())
-        return Prepared(fn, {"config": config, "config_source": source, "notes": "; ".join(notes)})
+        return Prepared(fn, {"config": config, "config_source": source, "notes": self.notes(*notes)})
 
 
 IMPLS = [VllmFusedMoE(), SglangFusedMoE()]
