@@ -10,10 +10,12 @@ up to rare one-ulp rounding-boundary flips.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs
+from harness.spec import Case, Inputs, KernelSpec
 
 FP8_MAX = 448.0  # torch.finfo(torch.float8_e4m3fn).max
 INT8_MAX = 127.0
@@ -142,3 +144,46 @@ def awq_cases(model: ModelShapes) -> list[tuple[str, int, int]]:
         return []
     h, inter = int(model.get("hidden_size")), int(model.get("mlp.intermediate_size")) // model.tp
     return [("gate_up", h, 2 * inter), ("down", inter, h)]
+
+
+class GroupQuantSpec(KernelSpec):
+    """Per-token-group activation quantization, group `GROUP`: the contract shared by the fp8 and int8 variants.
+    Subclasses set id / catalog_rows / title and implement `qdq` (the exact quantize-dequantize) and `tolerance`.
+    Output: out [T, H] fp32 = float(q) * s per group (see `dequantize_groups_into`)."""
+
+    category = "quantization"
+    dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
+    GROUP: ClassVar[int] = 128
+
+    def qdq(self, x: torch.Tensor, group: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
+        return token_cases(model, quick, {"G": self.GROUP})
+
+    def test_cases(self) -> list[Case]:
+        return [Case("test", "test", {"T": 7, "H": 384, "G": self.GROUP}),
+                Case("test", "test", {"T": 1, "H": 96, "G": 32})]
+
+    def check_cases(self) -> list[Case]:
+        return [Case("check", "test", {"T": 33, "H": 1024, "G": self.GROUP})]
+
+    def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
+        if dtype != "bf16":
+            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: bf16")
+        return activation_inputs(case, device, seed)
+
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        x = inputs["x"]
+        return torch.empty(x.shape, dtype=torch.float32, device=x.device)
+
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+        return self.qdq(inputs["x"], case.params["G"])
+
+    def flops(self, case: Case) -> float:
+        p = case.params
+        return 3.0 * p["T"] * p["H"]  # |x| and max, divide (scale), per element
+
+    def bytes(self, case: Case, dtype: str) -> float:
+        p = case.params
+        return p["T"] * p["H"] * (2 + 4)  # bf16 in, fp32 dequantized out (the contract's output)

@@ -17,45 +17,19 @@ product is what is checked.  The timed call therefore includes that epilogue for
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.quantization._common import activation_inputs, fp8_group_qdq, token_cases
-
-GROUP = 128
+from harness.spec import Tolerance
+from harness.specs.quantization._common import GroupQuantSpec, fp8_group_qdq
 
 
-class PerTokenGroupQuantFp8Spec(KernelSpec):
+class PerTokenGroupQuantFp8Spec(GroupQuantSpec):
     id = "per_token_group_quant_fp8"
-    category = "quantization"
     catalog_rows = (65, 67)
     title = "Per-token-group FP8 (e4m3) activation quantization, group 128"
-    dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return token_cases(model, quick, {"G": GROUP})
-
-    def test_cases(self) -> list[Case]:
-        return [Case("test", "test", {"T": 7, "H": 384, "G": GROUP}),
-                Case("test", "test", {"T": 1, "H": 96, "G": 32})]
-
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"T": 33, "H": 1024, "G": GROUP})]
-
-    def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "bf16":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: bf16")
-        return activation_inputs(case, device, seed)
-
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        x = inputs["x"]
-        return torch.empty(x.shape, dtype=torch.float32, device=x.device)
-
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return fp8_group_qdq(inputs["x"], case.params["G"])
+    def qdq(self, x: torch.Tensor, group: int) -> torch.Tensor:
+        return fp8_group_qdq(x, group)
 
     def tolerance(self, dtype: str) -> Tolerance:
         # e4m3 quantization noise itself is ~2.6e-2 of ||x||, so skipping quantization or a wrong group size lands
@@ -63,14 +37,6 @@ class PerTokenGroupQuantFp8Spec(KernelSpec):
         # (vLLM: s = amax * (1/448), x / s; SGLang: s = amax / 448, x * (1/s)) flip ties differently: SGLang's
         # formula measured 1.7e-3..3.9e-3 from this (vLLM-formula) reference on CPU emulation, seeds 0-3.
         return Tolerance(1e-2, "exact fp8 qdq emulated in ref (vLLM formula); slack for rounding-tie flips")
-
-    def flops(self, case: Case) -> float:
-        p = case.params
-        return 3.0 * p["T"] * p["H"]  # |x| and max, divide (scale), per element
-
-    def bytes(self, case: Case, dtype: str) -> float:
-        p = case.params
-        return p["T"] * p["H"] * (2 + 4)  # bf16 in, fp32 dequantized out (the contract's output)
 
 
 SPEC = PerTokenGroupQuantFp8Spec()

@@ -15,45 +15,19 @@ Output contract: out [T, H] fp32 = float(q) * s per group, written by the impl a
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.quantization._common import activation_inputs, int8_group_qdq, token_cases
-
-GROUP = 128
+from harness.spec import Tolerance
+from harness.specs.quantization._common import GroupQuantSpec, int8_group_qdq
 
 
-class PerTokenGroupQuantInt8Spec(KernelSpec):
+class PerTokenGroupQuantInt8Spec(GroupQuantSpec):
     id = "per_token_group_quant_int8"
-    category = "quantization"
     catalog_rows = (62, 64)
     title = "Per-token-group INT8 activation quantization, group 128 (truncating cast)"
-    dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return token_cases(model, quick, {"G": GROUP})
-
-    def test_cases(self) -> list[Case]:
-        return [Case("test", "test", {"T": 7, "H": 384, "G": GROUP}),
-                Case("test", "test", {"T": 1, "H": 96, "G": 32})]
-
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"T": 33, "H": 1024, "G": GROUP})]
-
-    def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "bf16":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: bf16")
-        return activation_inputs(case, device, seed)
-
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        x = inputs["x"]
-        return torch.empty(x.shape, dtype=torch.float32, device=x.device)
-
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return int8_group_qdq(inputs["x"], case.params["G"])
+    def qdq(self, x: torch.Tensor, group: int) -> torch.Tensor:
+        return int8_group_qdq(x, group)
 
     def tolerance(self, dtype: str) -> Tolerance:
         # int8 truncation noise is ~1.3e-2 of ||x|| and rounding instead of truncating lands ~1.6e-2 away (CPU
@@ -61,14 +35,6 @@ class PerTokenGroupQuantInt8Spec(KernelSpec):
         # IEEE round-to-nearest can truncate it to 126 instead, one step (~2e-3 of a group's norm) per group, so
         # the bound leaves room for that and still rejects both bugs by 3x.
         return Tolerance(5e-3, "exact int8 qdq emulated in ref; slack for x/s one-ulp truncation flips")
-
-    def flops(self, case: Case) -> float:
-        p = case.params
-        return 3.0 * p["T"] * p["H"]
-
-    def bytes(self, case: Case, dtype: str) -> float:
-        p = case.params
-        return p["T"] * p["H"] * (2 + 4)  # bf16 in, fp32 dequantized out (the contract's output)
 
 
 SPEC = PerTokenGroupQuantInt8Spec()
