@@ -29,6 +29,7 @@ from harness.spec import Case, Inputs, Prepared
 from harness.specs.moe.fused_moe import FP8
 from harness.specs.moe.routing import align_block_size
 from upstream_adapters._base import UpstreamImpl
+from upstream_adapters.quantization._common import vllm_group_quant_fp8
 
 VLLM_MOD = "vllm.model_executor.layers.fused_moe.fused_moe"
 VLLM_FP8_MOD = "vllm.model_executor.layers.quantization.utils.fp8_utils"
@@ -70,7 +71,6 @@ class VllmFusedMoE(_UpstreamMoE):
         return dict(config), source
 
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        import triton
         import triton.language as tl
 
         mods = self._load()
@@ -87,21 +87,9 @@ class VllmFusedMoE(_UpstreamMoE):
         cache3 = torch.empty(m, top_k, k, device=h.device, dtype=h.dtype)
         silu_mul = act.SiluAndMul.forward_native
         w1s, w2s = inputs.get("w1_scale"), inputs.get("w2_scale")
-        fp8_dtype = torch.float8_e4m3fn
-        finfo = torch.finfo(fp8_dtype)
 
         def quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            # per_token_group_quant_fp8's Triton fallback, launched as the launcher launches it: on CUDA the
-            # launcher prefers torch.ops._C.per_token_group_fp8_quant, a compiled op not loadable here.
-            group = BLOCK_SHAPE[1]
-            xq = torch.empty(x.shape, device=x.device, dtype=fp8_dtype)
-            xs = torch.empty(x.shape[:-1] + (x.shape[-1] // group,), device=x.device, dtype=torch.float32)
-            rows = x.numel() // group
-            block = triton.next_power_of_2(group)
-            fp8u._per_token_group_quant_fp8[(rows,)](
-                x, xq, xs, group, x.shape[1], x.stride(0), 1e-10, fp8_min=finfo.min, fp8_max=finfo.max,
-                use_ue8m0=False, BLOCK=block, num_warps=min(max(block // 256, 1), 8), num_stages=1)
-            return xq, xs
+            return vllm_group_quant_fp8(fp8u, x, BLOCK_SHAPE[1])
 
         def gemm(a, a_scale, b, b_scale, c, mul_routed_weight, kk):
             fm.invoke_fused_moe_triton_kernel(

@@ -15,7 +15,7 @@ import torch
 
 from harness.spec import Case, Inputs, Prepared
 from harness.specs.quantization._common import EPS, dequantize_groups_into
-from upstream_adapters.quantization._common import UpstreamImpl
+from upstream_adapters.quantization._common import UpstreamImpl, vllm_group_quant_fp8
 
 VLLM_FP8 = "vllm.model_executor.layers.quantization.utils.fp8_utils"
 SGL_FP8 = "sglang.kernels.ops.quantization.fp8_kernel"
@@ -37,15 +37,11 @@ class VllmPerTokenGroupQuantFp8(UpstreamImpl):
         t, h = x.shape
         xq = torch.empty(x.shape, device=x.device, dtype=torch.float8_e4m3fn)
         xs = torch.empty(t, h // group, device=x.device, dtype=torch.float32)
-        fp8_min, fp8_max = fp8u.get_fp8_min_max()
         block = triton.next_power_of_2(group)
-        num_warps = min(max(block // 256, 1), 8)  # the launcher's heuristic
-        kernel = fp8u._per_token_group_quant_fp8
+        num_warps = min(max(block // 256, 1), 8)  # the launcher's heuristic, as vllm_group_quant_fp8 launches it
 
         def fn() -> None:
-            kernel[(x.numel() // group,)](
-                x, xq, xs, group, x.shape[1], x.stride(0), EPS, fp8_min=fp8_min, fp8_max=fp8_max,
-                use_ue8m0=False, BLOCK=block, num_warps=num_warps, num_stages=1)
+            vllm_group_quant_fp8(fp8u, x, group, xq, xs)
             dequantize_groups_into(out, xq, xs, group)
 
         info = {"config": {"BLOCK": block, "num_warps": num_warps, "num_stages": 1},
