@@ -17,7 +17,13 @@ PIP_OFFLINE := $(if $(WHEELS),--no-index --find-links $(WHEELS),)
 SELECT := --category $(CATEGORY) $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) \
           $(if $(IMPL),--impl $(IMPL)) $(if $(DTYPE),--dtype $(DTYPE))
 
-.PHONY: test lint bench bench-quick upstreams tune report list check nightly clean
+.PHONY: test lint bench bench-quick upstreams tune report list check nightly clean gpu
+
+# GPU targets stop here on a machine without an NVIDIA driver, before installing a CUDA torch they cannot use
+gpu:
+	@command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || { \
+	  echo "error: no NVIDIA GPU here (nvidia-smi missing or failing): make bench/check/tune need one;" \
+	       "make report rebuilds reports from committed results without one" >&2; exit 2; }
 
 $(TEST_VENV)/.stamp: requirements/test.txt
 	test -x $(TEST_VENV)/bin/python || $(PYTHON) -m venv $(TEST_VENV)
@@ -54,28 +60,28 @@ upstreams: $(BENCH_VENV)/.stamp
 	$(BENCH_VENV)/bin/python scripts/fetch_upstreams.py $(if $(WHEELS),--offline $(WHEELS)) \
 	  || echo "warning: some upstreams could not be fetched (see above); their rows will be 'unavailable'"
 
-bench: upstreams
+bench: gpu upstreams
 	$(BENCH_VENV)/bin/python -m harness bench $(SELECT) $(ARGS)
 
-bench-quick: upstreams
+bench-quick: gpu upstreams
 	$(BENCH_VENV)/bin/python -m harness bench $(SELECT) --quick $(ARGS)
 
 list: upstreams
 	$(BENCH_VENV)/bin/python -m harness list
 
 # correctness-only sweep of every adapter on one small shape -> results/<gpu>/availability.{csv,md} (GPU)
-check: upstreams
+check: gpu upstreams
 	$(BENCH_VENV)/bin/python -m harness check --all $(ARGS)
 
 # refresh the shipped Helion configs (GPU; autotunes: never part of make bench)
-tune: $(BENCH_VENV)/.stamp
+tune: gpu $(BENCH_VENV)/.stamp
 	$(BENCH_VENV)/bin/python scripts/tune.py $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 # rebuild speedup.md, plots and report.html of every committed run (no GPU needed)
 report: $(TEST_VENV)/.stamp
 	$(TEST_VENV)/bin/python -m harness report --all
 
-nightly: upstreams
+nightly: gpu upstreams
 	bash scripts/nightly.sh
 
 clean:

@@ -62,3 +62,21 @@ def test_catalog_coverage_counts_rows_by_their_upstream():
     assert 19 not in cov["triton_rows"]
     parts = ("passing", "failing", "unavailable", "not_run", "no_adapter")
     assert set().union(*(cov[p] for p in parts)) == set(cov["triton_rows"])
+
+
+def test_make_gpu_targets_stop_early_without_a_gpu(tmp_path):
+    """`make bench` on a CPU box must not go on to install a CUDA torch: it stops with a pointer to make report."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi: the guard would pass")
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run(["make", "-C", str(root), "bench", "CATEGORY=moe", "BENCH_VENV=" + str(tmp_path / "v")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert "no NVIDIA GPU" in res.stderr and "make report" in res.stderr
+    assert not (tmp_path / "v").exists()  # nothing was installed
