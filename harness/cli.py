@@ -347,6 +347,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 avail = "available" if reason is None else f"unavailable: {reason}"
             rows = ",".join(map(str, s.catalog_rows))
             print(f"{k:<28} {s.category:<10} {rows:<8} {p:<14} {avail[:60]:<60} {last.get((k, p), '-')}")
+    for mod, reason in sorted(registry.BROKEN.items()):
+        print(f"{mod}: not loaded: {reason}")
     return 0
 
 
