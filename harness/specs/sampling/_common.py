@@ -96,3 +96,23 @@ class EagleSpec(KernelSpec):
 
     def flops(self, case: Case) -> float:
         return 0.0
+
+
+class LogitsSpec(KernelSpec):
+    """Shared frame of the specs that process fp32 logits [B, V] row by row with per-request state: the cases, the
+    check shape (`CHECK_V` columns) and the seeded generator their inputs come from."""
+
+    category = "sampling"
+    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
+    CHECK_V: ClassVar[int] = 5000
+
+    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
+        return sampling_cases(model, quick)
+
+    def check_cases(self) -> list[Case]:
+        return [Case("check", "test", {"B": 37, "V": self.CHECK_V})]
+
+    def generator(self, dtype: str, device: torch.device, seed: int) -> torch.Generator:
+        if dtype != "fp32":
+            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
+        return torch.Generator(device=device).manual_seed(seed)

@@ -20,13 +20,10 @@ out [B] int64 (exact check).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.sampling._common import MAX_NUM_REQS, random_logits, sampling_cases, state_mapping
+from harness.spec import Case, Inputs, Tolerance
+from harness.specs.sampling._common import MAX_NUM_REQS, LogitsSpec, random_logits, state_mapping
 
 M32 = 0xFFFFFFFF
 
@@ -85,27 +82,17 @@ def gumbel_noise(u: torch.Tensor) -> torch.Tensor:
     return -torch.log(-torch.where(u < 0.25, series, direct))
 
 
-class GumbelSampleSpec(KernelSpec):
+class GumbelSampleSpec(LogitsSpec):
     id = "gumbel_sample"
-    category = "sampling"
     catalog_rows = (102,)
     title = "Gumbel-max sampling with hashed per-(request, position, token) noise, temperature applied"
-    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
-
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return sampling_cases(model, quick)
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"B": 9, "V": 3000}), Case("test", "test", {"B": 1, "V": 77})]
 
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"B": 37, "V": 5000})]
-
     def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "fp32":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
         p = case.params
-        g = torch.Generator(device=device).manual_seed(seed)
+        g = self.generator(dtype, device, seed)
         temp = 0.3 + 1.2 * torch.rand(MAX_NUM_REQS, generator=g, device=device)
         greedy = torch.rand(MAX_NUM_REQS, generator=g, device=device) < 0.1
         return {"logits": random_logits(p["B"], p["V"], device, g), "mapping": state_mapping(p["B"], device, g),

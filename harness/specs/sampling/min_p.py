@@ -17,38 +17,25 @@ A wrongly kept or dropped entry moves the output by ~1e4, far above the toleranc
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.sampling._common import MAX_NUM_REQS, random_logits, sampling_cases, state_mapping
+from harness.spec import Case, Inputs, Tolerance
+from harness.specs.sampling._common import MAX_NUM_REQS, LogitsSpec, random_logits, state_mapping
 
 FILTERED = -1.0e4
 
 
-class MinPSpec(KernelSpec):
+class MinPSpec(LogitsSpec):
     id = "min_p"
-    category = "sampling"
     catalog_rows = (51,)
     title = "Per-request min-p filtering of logits (filtered entries stored as -1e4)"
-    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
-
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return sampling_cases(model, quick)
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"B": 9, "V": 1000}), Case("test", "test", {"B": 1, "V": 77})]
 
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"B": 37, "V": 5000})]
-
     def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "fp32":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
         p = case.params
-        g = torch.Generator(device=device).manual_seed(seed)
+        g = self.generator(dtype, device, seed)
         min_p = 0.01 + 0.29 * torch.rand(MAX_NUM_REQS, generator=g, device=device)
         off = torch.rand(MAX_NUM_REQS, generator=g, device=device) < 0.2
         return {"logits": random_logits(p["B"], p["V"], device, g), "mapping": state_mapping(p["B"], device, g),

@@ -17,13 +17,11 @@ draft-token loop does not run.  The kernel works in place: an impl copies logits
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.sampling._common import random_logits, sampling_cases
+from harness.spec import Case, Inputs, Tolerance
+from harness.specs.sampling._common import LogitsSpec, random_logits
 
 PROMPT_TOKENS = 256  # prompt tokens per request (drawn with replacement)
 OUTPUT_TOKENS = 64  # generated tokens per request (drawn with replacement, each counted 1..3 times)
@@ -44,29 +42,20 @@ def pack_bits(mask: torch.Tensor) -> torch.Tensor:
     return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
 
 
-class PenaltiesSpec(KernelSpec):
+class PenaltiesSpec(LogitsSpec):
     id = "penalties"
-    category = "sampling"
     catalog_rows = (52,)
     title = "Repetition, frequency and presence penalties on logits from per-request token statistics"
-    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
-
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return sampling_cases(model, quick)
+    CHECK_V = 20000
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"B": 9, "V": 1000}), Case("test", "test", {"B": 1, "V": 300})]
 
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"B": 37, "V": 20000})]
-
     def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "fp32":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
         p = case.params
         b, v = p["B"], p["V"]
         r = 2 * b
-        g = torch.Generator(device=device).manual_seed(seed)
+        g = self.generator(dtype, device, seed)
         rep = 1.0 + 0.5 * torch.rand(r, generator=g, device=device)
         freq = 0.5 * torch.rand(r, generator=g, device=device)
         pres = 0.5 * torch.rand(r, generator=g, device=device)

@@ -14,36 +14,24 @@ it (the copy is in every provider's timed call; bytes count the copy's traffic t
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.sampling._common import MAX_NUM_REQS, random_logits, sampling_cases, state_mapping
+from harness.spec import Case, Inputs, Tolerance
+from harness.specs.sampling._common import MAX_NUM_REQS, LogitsSpec, random_logits, state_mapping
 
 
-class TemperatureSpec(KernelSpec):
+class TemperatureSpec(LogitsSpec):
     id = "temperature"
-    category = "sampling"
     catalog_rows = (50,)
     title = "Per-request temperature scaling of logits (0 and 1 skip the row)"
-    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
-
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return sampling_cases(model, quick)
+    CHECK_V = 20000  # > 2 blocks of 8192 per row
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"B": 9, "V": 1000}), Case("test", "test", {"B": 1, "V": 77})]
 
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"B": 37, "V": 20000})]  # > 2 blocks of 8192 per row
-
     def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "fp32":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
         p = case.params
-        g = torch.Generator(device=device).manual_seed(seed)
+        g = self.generator(dtype, device, seed)
         temp = 0.1 + 1.9 * torch.rand(MAX_NUM_REQS, generator=g, device=device)
         pick = torch.rand(MAX_NUM_REQS, generator=g, device=device)
         temp = torch.where(pick < 0.12, torch.zeros_like(temp), torch.where(pick < 0.25, torch.ones_like(temp), temp))

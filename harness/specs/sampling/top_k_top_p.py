@@ -20,40 +20,27 @@ drop decision fails the check case, a few boundary ulps at the largest cases do 
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.sampling._common import random_logits, sampling_cases
+from harness.spec import Case, Inputs, Tolerance
+from harness.specs.sampling._common import LogitsSpec, random_logits
 from harness.specs.sampling.min_p import FILTERED
 
 MAX_K = 200
 
 
-class TopKTopPSpec(KernelSpec):
+class TopKTopPSpec(LogitsSpec):
     id = "top_k_top_p"
-    category = "sampling"
     catalog_rows = (48,)
     title = "Top-k then top-p masking of logits (filtered entries stored as -1e4)"
-    dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
-
-    def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        return sampling_cases(model, quick)
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"B": 9, "V": 1000}), Case("test", "test", {"B": 1, "V": 77})]
 
-    def check_cases(self) -> list[Case]:
-        return [Case("check", "test", {"B": 37, "V": 5000})]
-
     def make_inputs(self, case: Case, dtype: str, device: torch.device, seed: int) -> Inputs:
-        if dtype != "fp32":
-            raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: fp32")
         p_ = case.params
         b, v = p_["B"], p_["V"]
-        g = torch.Generator(device=device).manual_seed(seed)
+        g = self.generator(dtype, device, seed)
         k = torch.randint(1, min(MAX_K, v) + 1, (b,), generator=g, device=device, dtype=torch.int32)
         p = 0.5 + 0.49 * torch.rand(b, generator=g, device=device)
         kind = torch.rand(b, generator=g, device=device)
