@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import registry
-from harness.results import RESULTS_DIR, RunWriter, gpu_slug, list_runs, read_rows
+from harness.results import RESULTS_DIR, RunWriter, gpu_slug, list_runs, new_run_dir, read_rows
 from harness.shapes import ShapeError, available_models, load_all, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,8 +130,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.category or 'all'}"
     if meta.get("git_commit"):
         run_id += f"-{meta['git_commit'][:8]}"
+    if dtypes and len(dtypes) == 1:
+        run_id += f"-{dtypes[0]}"
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
-    run_dir = out_root / run_id
+    run_dir = new_run_dir(out_root, run_id)
+    run_id = run_dir.name
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), quick=args.quick,
                 selection={"kernels": kernels, "models": [m.name for m in models], "impls": impls,
                            "dtypes": dtypes}, run_id=run_id, upstreams={})
@@ -305,17 +308,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not plans:
         raise UsageError("nothing to check: no spec defines check_cases() for the selection")
     # providers whose first calls autotune (fla) go last, so a time-limited sweep loses the fewest rows
+    # (with --jobs they go first instead: the longest groups start early and the slots finish together)
     slow = ("fla", "gated-delta-net")
-    plans.sort(key=lambda p: p.impl in slow)
+    plans.sort(key=lambda p: (p.impl in slow) != (args.jobs > 1))
     meta = environment(device)
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-check"
+    run_id = new_run_dir(out_root, dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-check").name
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), run_id=run_id, check_only=True)
     writer = RunWriter(out_root / run_id, meta)
     print(f"{len(plans)} rows -> {out_root / run_id}", file=sys.stderr)
     runner = Runner(writer, RunOptions(device=device, seed=args.seed, timeout_s=args.timeout,
                                        first_timeout_s=args.first_timeout, check_only=True,
-                                       share_process=args.share_process))
+                                       share_process=args.share_process, jobs=args.jobs,
+                                       gpus=tuple(g for g in (args.gpus or "").split(",") if g)))
     runner.run(plans)
     meta["upstreams"] = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
     writer.write_metadata()
@@ -385,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--from-run", help="only rebuild availability.csv/.md from this check run's results.csv")
     c.add_argument("--share-process", action="store_true",
                    help="one worker per provider (faster imports, weaker isolation between kernels)")
+    c.add_argument("--jobs", type=int, default=1,
+                   help="kernel x provider workers at once (correctness only, so they may share a GPU)")
+    c.add_argument("--gpus", help="comma-separated CUDA device ids the job slots take round robin, e.g. 0,1")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", help="folder for availability.csv/.md and the run (default results/<gpu-slug>)")
     c.add_argument("--timeout", type=float, default=120.0)

@@ -84,6 +84,20 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in ROW_KEY)
 
 
+def new_run_dir(out_root: Path, run_id: str) -> Path:
+    """Create and return `out_root/run_id`, or `run_id-2`, `-3`, ... when two runs start in the same second
+    (e.g. one per GPU): a run never writes into another run's folder."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = out_root / (run_id if n == 1 else f"{run_id}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free run folder for {run_id} in {out_root}")
+
+
 class RunWriter:
     """Writes a run folder incrementally: each row is flushed as soon as it is known, so a crash loses nothing."""
 

@@ -19,6 +19,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,10 @@ class RunOptions:
     recheck_seed: bool = True
     check_only: bool = False  # `harness check`: correctness gate only
     share_process: bool = False  # one worker per provider instead of per (kernel, provider)
+    #: worker groups run at once (`harness check` only: concurrent kernels would disturb each other's timings)
+    jobs: int = 1
+    #: CUDA_VISIBLE_DEVICES value per job slot, round robin (e.g. ["0", "1"] spreads a check over two GPUs)
+    gpus: tuple[str, ...] = ()
     env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -108,17 +113,45 @@ class Runner:
         self.done = 0
         self.total = 0
         self.t_start = time.perf_counter()
+        self._lock = threading.Lock()
 
     def run(self, rows: list[RowPlan]) -> dict[str, int]:
         self.total = len(rows)
         groups: dict[tuple[str, str], list[tuple[int, RowPlan]]] = {}
         for i, r in enumerate(rows):
             groups.setdefault((r.impl, "" if self.opts.share_process else r.kernel), []).append((i, r))
-        for (impl, kernel), items in groups.items():
-            self._run_group(impl, kernel, items)
+        jobs = max(1, self.opts.jobs)
+        if jobs > 1 and not self.opts.check_only:
+            raise ValueError("jobs > 1 is for correctness-only runs: concurrent kernels disturb each other's timings")
+        if jobs == 1:
+            for (impl, kernel), items in groups.items():
+                self._run_group(impl, kernel, items)
+            return self.counts
+        # a fixed pool of job slots; slot s always uses the same GPU, groups are taken in plan order
+        queue = list(groups.items())
+        take = threading.Lock()
+
+        def slot(s: int) -> None:
+            env = {"CUDA_VISIBLE_DEVICES": self.opts.gpus[s % len(self.opts.gpus)]} if self.opts.gpus else {}
+            while True:
+                with take:
+                    if not queue:
+                        return
+                    (impl, kernel), items = queue.pop(0)
+                self._run_group(impl, kernel, items, env)
+
+        threads = [threading.Thread(target=slot, args=(s,), daemon=True) for s in range(min(jobs, len(queue)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         return self.counts
 
     def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
+        with self._lock:
+            self._record_locked(plan, result, samples)
+
+    def _record_locked(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
         row = {**plan.base_row(), **result}
         self.writer.add(row, samples)
         self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
@@ -135,7 +168,8 @@ class Runner:
         if self.on_row:
             self.on_row(row)
 
-    def _run_group(self, impl: str, kernel: str, items: list[tuple[int, RowPlan]]) -> None:
+    def _run_group(self, impl: str, kernel: str, items: list[tuple[int, RowPlan]],
+                   env: dict[str, str] | None = None) -> None:
         pending = dict(items)
         log_dir = self.writer.run_dir / "logs"
         log_dir.mkdir(exist_ok=True)
@@ -155,7 +189,7 @@ class Runner:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "harness.worker"], cwd=ROOT, stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1",
+                    env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
                          "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)},
                 )
                 assert proc.stdin and proc.stdout
@@ -209,7 +243,8 @@ class Runner:
                 self._record(plan, msg["row"], msg.get("samples") or [])
                 current = None
             elif ev == "versions":
-                self.versions.update(msg["versions"])
+                with self._lock:
+                    self.versions.update(msg["versions"])
             elif ev == "done":
                 proc.wait()
                 return

@@ -14,10 +14,12 @@ its fixed default config.  `scripts/tune.py` writes entries with `save`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,20 @@ def save(
     data[key] = entry
     save_all(kernel, gpu_slug, data, config_dir)
     return key
+
+
+@contextlib.contextmanager
+def locked(kernel: str, gpu_slug: str, config_dir: Path | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on this kernel's config file (two `make tune` processes, e.g. one per GPU, then
+    never lose each other's entries in a read-modify-write)."""
+    path = config_path(kernel, gpu_slug, config_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def save_all(kernel: str, gpu_slug: str, data: Mapping[str, Any], config_dir: Path | None = None) -> Path:

@@ -1,24 +1,65 @@
 #!/usr/bin/env bash
-# Run a sweep on a lent GPU box with no internet (the device tool), bringing the run folder back as one file.
-#   carry: .up (python-only upstream trees, scripts/fetch_upstreams.py) and .whl (wheels, --wheelhouse)
-#   usage: bash scripts/device_bench.sh bench|check <harness args...>   e.g. bench --category moe --quick
-# (the upstream trees arrive as .up/<name>.zip, which the loader unpacks; nothing is fetched there)
-# Writes $OUT/run.tgz (the run folder) and $OUT/bench.log.
+# Run harness commands on a lent GPU box with no internet (the device tool), bringing results back as files.
+#   carry: .carry (upstream zips from `scripts/fetch_upstreams.py --zip`, hard-linked into .carry/up by
+#          `bash scripts/device_bench.sh pack-carry` here) and .whl (wheels, `fetch_upstreams.py --wheelhouse`)
+#   usage: bash scripts/device_bench.sh setup                      venv + wheels (once; later calls skip it)
+#          bash scripts/device_bench.sh bench|check <harness args>  e.g. bench --category moe --quick
+#          bash scripts/device_bench.sh tune <scripts/tune.py args>
+#   env:   TAG (names $OUT/<TAG>.log and $OUT/<TAG>.tgz; default the subcommand), BENCH_TIMEOUT (seconds,
+#          default 540: stop before the device call's own limit so what was written still comes back),
+#          CUDA_VISIBLE_DEVICES (to run two commands side by side on a two-GPU box)
+# A bench/check packs its run folder (plus the availability matrix a check writes) into $OUT/<TAG>.tgz; a tune
+# copies the config files it wrote to $OUT/configs/<gpu>/.  Nothing is fetched on the device.
 set -uo pipefail
+cmd=${1:?usage: device_bench.sh setup|pack-carry|bench|check|tune [args...]}
+shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if [ "$cmd" = pack-carry ]; then  # here, before a device call: one folder to carry instead of 13 zips
+  rm -rf .carry/up && mkdir -p .carry/up && ln .up/*.zip .carry/up/
+  du -sh .carry .whl
+  exit 0
+fi
+
 : "${OUT:?OUT must point at the folder that comes back}"
 export PYTHONUNBUFFERED=1 HELION_AUTOTUNE_BENCHMARK_SUBPROCESS=0
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
-make .venv-bench/.stamp WHEELS=.whl > "$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
-# the upstreams' small runtime deps (pydantic, msgspec, ...) travel as wheels too: no index there
-.venv-bench/bin/python -m pip install -q --no-index --no-deps .whl/*.whl >> "$OUT/setup.log" 2>&1
-# stop the sweep before the device call's own limit so the rows written so far still come back packed
-timeout "${BENCH_TIMEOUT:-540}" .venv-bench/bin/python -m harness "$@" 2>&1 | tee "$OUT/bench.log"
-rc=${PIPESTATUS[0]}
-run_dir=$(grep -o '/[^ ]*results/[^ ]*' "$OUT/bench.log" | head -n 1)
-if [ -n "$run_dir" ] && [ -d "$run_dir" ]; then
-  # the run folder, plus the availability matrix a `check` writes beside it
-  extra=$(cd "$(dirname "$run_dir")" && ls availability.csv availability.md 2>/dev/null)
-  tar -czf "$OUT/run.tgz" -C "$(dirname "$run_dir")" "$(basename "$run_dir")" $extra
-  echo "packed $run_dir -> run.tgz ($(du -h "$OUT/run.tgz" | cut -f1))"
+[ -d .carry/up ] && export HELION_BENCH_UPSTREAM_CACHE="$root/.carry/up"
+tag=${TAG:-$cmd}
+
+setup() {
+  # one setup even when two commands start together (flock), skipped once done
+  (
+    flock 9
+    [ -f .venv-bench/.devstamp ] && exit 0
+    nvidia-smi --query-gpu=index,name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+    make .venv-bench/.stamp WHEELS=.whl > "$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
+    # the upstreams' small runtime deps (pydantic, msgspec, ...) travel as wheels too: no index there
+    .venv-bench/bin/python -m pip install -q --no-index --no-deps .whl/*.whl >> "$OUT/setup.log" 2>&1
+    touch .venv-bench/.devstamp
+  ) 9> /tmp/helion-bench-setup.lock
+}
+
+setup || exit 1
+[ "$cmd" = setup ] && exit 0
+
+case "$cmd" in
+  bench|check) runner=(.venv-bench/bin/python -m harness "$cmd") ;;
+  tune) runner=(.venv-bench/bin/python scripts/tune.py) ;;
+  *) echo "unknown subcommand $cmd" >&2; exit 2 ;;
+esac
+timeout "${BENCH_TIMEOUT:-540}" "${runner[@]}" "$@" > "$OUT/$tag.log" 2>&1
+rc=$?
+tail -n 25 "$OUT/$tag.log"
+if [ "$cmd" = tune ]; then
+  mkdir -p "$OUT/configs" && cp -r ports/configs/. "$OUT/configs/"
+  echo "configs -> $OUT/configs"
+else
+  run_dir=$(grep -o '/[^ ]*results/[^ ]*' "$OUT/$tag.log" | head -n 1)
+  if [ -n "$run_dir" ] && [ -d "$run_dir" ]; then
+    extra=$(cd "$(dirname "$run_dir")" && ls availability.csv availability.md 2>/dev/null)
+    tar -czf "$OUT/$tag.tgz" -C "$(dirname "$run_dir")" "$(basename "$run_dir")" $extra
+    echo "packed $run_dir -> $tag.tgz ($(du -h "$OUT/$tag.tgz" | cut -f1))"
+  fi
 fi
 exit "$rc"

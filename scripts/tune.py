@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--budget-s", type=float, default=120.0, help="autotune seconds per bucket (default 120)")
     ap.add_argument("--quick", action="store_true", help="the models' quick token subsets")
     ap.add_argument("--force", action="store_true", help="re-tune buckets that already have an entry")
+    ap.add_argument("--max-total-s", type=float, default=None,
+                    help="start no bucket that could end after this many seconds (a time-limited GPU call keeps "
+                         "every bucket it finished)")
+    ap.add_argument("--worst-first", metavar="RUN_DIR",
+                    help="tune buckets in order of the port's time / the best upstream's time in this committed "
+                         "run (slowest first); buckets the run did not measure go last")
     ap.add_argument("--dry-run", action="store_true", help="list the buckets and exit (no GPU needed)")
     return ap.parse_args(argv)
 
@@ -81,6 +87,35 @@ def plan_buckets(kernel: str, models: list[str] | None, dtypes: list[str] | None
     return sorted(rows, key=lambda r: (r[1], r[2].model, r[2].params["M"]))  # type: ignore[attr-defined]
 
 
+def order_worst_first(plan: list[tuple[str, str, object]], run_dir: Path, kernel: str,
+                      case_dims) -> list[tuple[str, str, object]]:
+    """`plan` sorted by the Helion port's median / the fastest upstream's median in `run_dir` (worst bucket
+    first; a bucket's ratio is its worst case's); buckets without both measured keep their order, last."""
+    import json
+
+    from harness import registry
+    from harness.results import read_rows
+    from harness.spec import Case
+    from ports import _configs
+
+    best_up: dict[tuple[str, str, str], float] = {}
+    port: dict[tuple[str, str, str], tuple[float, dict]] = {}
+    for r in read_rows(run_dir):
+        if r["kernel"] != kernel or r["status"] != "ok" or r.get("median_us") is None:
+            continue
+        k = (r["model"], r["shape"], r["dtype"])
+        if r["impl"] == registry.HELION:
+            port[k] = (float(r["median_us"]), json.loads(r["shape"]))
+        else:
+            best_up[k] = min(best_up.get(k, float("inf")), float(r["median_us"]))
+    ratio: dict[str, float] = {}
+    for k, (us, params) in port.items():
+        if k in best_up:
+            key = _configs.bucket_key(case_dims(Case(k[0], "", params)), k[2])
+            ratio[key] = max(ratio.get(key, 0.0), us / best_up[k])
+    return sorted(plan, key=lambda row: -ratio.get(row[0], -1.0))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.dry_run:
@@ -118,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         gpu = _configs.gpu_slug_here()
 
     plan = plan_buckets(args.kernel, args.model, args.dtype, args.m, args.quick, port_dtypes, case_dims)
+    if args.worst_first:
+        plan = order_worst_first(plan, Path(args.worst_first), args.kernel, case_dims)
     existing = _configs.load_file(args.kernel, gpu)
     todo = [(k, d, c) for k, d, c in plan if args.force or k not in existing]
     print(f"{args.kernel}: {len(plan)} bucket(s), {len(todo)} to tune on {gpu}, "
@@ -134,12 +171,17 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device("cuda")
     failed = 0
-    for key, dtype, case in todo:
+    t_start = time.time()
+    for n_done, (key, dtype, case) in enumerate(todo):
         t0 = time.time()
+        # a bucket takes about its budget plus compiles; stop before one would overrun the caller's limit
+        if args.max_total_s is not None and t0 - t_start + 1.5 * args.budget_s > args.max_total_s:
+            print(f"stopping: --max-total-s {args.max_total_s:g} reached after {n_done} of {len(todo)} bucket(s); "
+                  f"the rest keep their current entries / the port defaults", flush=True)
+            break
         print(f"== {key} ({case.model}, {case.label()})", flush=True)  # type: ignore[attr-defined]
         inputs = spec.make_inputs(case, dtype, device, seed=0)
         configs, provenance = port.tune(inputs, case, dtype, args.budget_s)
-        previous = _configs.load_file(args.kernel, gpu).get(key)
         provenance = {
             **provenance,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -150,19 +192,22 @@ def main(argv: list[str] | None = None) -> int:
             "tuned_on": f"{case.model} {case.label()}",  # type: ignore[attr-defined]
             "tune_s": round(time.time() - t0, 1),
         }
-        _configs.save(args.kernel, gpu, case_dims(case), dtype, configs, provenance)
-        # verify what prepare() will now load, through the harness checker
-        out = spec.make_output(inputs, case, dtype)
-        prepared = port.IMPL.prepare(inputs, out, case, dtype)
-        res = check_call(prepared.fn, out, spec.reference(inputs, case, dtype), spec.tolerance(dtype))
+        with _configs.locked(args.kernel, gpu):  # another tune process (other GPU) may write the same file
+            previous = _configs.load_file(args.kernel, gpu).get(key)
+            _configs.save(args.kernel, gpu, case_dims(case), dtype, configs, provenance)
+            # verify what prepare() will now load, through the harness checker
+            out = spec.make_output(inputs, case, dtype)
+            prepared = port.IMPL.prepare(inputs, out, case, dtype)
+            res = check_call(prepared.fn, out, spec.reference(inputs, case, dtype), spec.tolerance(dtype))
+            if not res.ok:
+                data = _configs.load_file(args.kernel, gpu)
+                if previous is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = previous
+                _configs.save_all(args.kernel, gpu, data)
         if not res.ok:
             failed += 1
-            data = _configs.load_file(args.kernel, gpu)
-            if previous is None:
-                data.pop(key, None)
-            else:
-                data[key] = previous
-            _configs.save_all(args.kernel, gpu, data)
             print(f"   FAILED check ({res.reason}); entry not kept", flush=True)
         else:
             print(f"   ok rel_err={res.rel_err:.2e}  {provenance.get('total_us')} us "

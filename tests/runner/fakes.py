@@ -125,6 +125,17 @@ class Hangs(_Base):
         return Prepared(lambda: torch.mul(x, 2, out=out))
 
 
+class Good2(Good):
+    """A second correct impl that records the GPU slot it was given (CUDA_VISIBLE_DEVICES) in its notes."""
+
+    provider = "good2"
+
+    def prepare(self, inputs, out, case, dtype):
+        prepared = super().prepare(inputs, out, case, dtype)
+        prepared.info["notes"] = "slot " + os.environ.get("CUDA_VISIBLE_DEVICES", "-")
+        return prepared
+
+
 class Missing(_Base):
     provider = "missing"
 
@@ -135,4 +146,4 @@ class Missing(_Base):
         raise AssertionError("never called when unavailable")
 
 
-IMPLS = [Good(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Missing()]
+IMPLS = [Good(), Good2(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Missing()]

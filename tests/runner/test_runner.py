@@ -103,3 +103,36 @@ def test_check_sweep_writes_the_availability_matrix(fake_env, tmp_path, capsys):
     assert matrix["missing"]["status"] == "unavailable" and "fakeup 9.9" in matrix["missing"]["reason"]
     md = (tmp_path / "availability.md").read_text()
     assert "| fake_scale | test | good | pass |" in md
+
+
+def test_check_jobs_run_groups_at_once_and_isolated(fake_env, tmp_path):
+    """--jobs: groups run concurrently; a hang, a crash and wrong numbers still cost only their own rows, every
+    row is written once, and each job slot's worker sees its own CUDA_VISIBLE_DEVICES."""
+    impls = ["good", "good2", "wrong", "crashes", "hangs"]
+    plans = [RowPlan("fake_scale", "test", impl, "test", "test", {"n": n}, "fp32") for impl in impls for n in (37, 64)]
+    writer = RunWriter(tmp_path / "run", {"seed": 0})
+    opts = RunOptions(device="cpu", timeout_s=8.0, first_timeout_s=8.0, check_only=True, jobs=3, gpus=("7", "9"))
+    Runner(writer, opts).run(plans)
+    rows = read_rows(tmp_path / "run")
+    assert sorted((r["impl"], json.loads(r["shape"])["n"]) for r in rows) == sorted(
+        (i, n) for i in impls for n in (37, 64))
+    got = {(r["impl"], json.loads(r["shape"])["n"]): r for r in rows}
+    assert got[("hangs", 37)]["status"] == "timeout" and got[("hangs", 64)]["status"] == "ok"
+    assert got[("crashes", 37)]["status"] == "error" and got[("crashes", 64)]["status"] == "ok"
+    assert got[("wrong", 64)]["status"] == "incorrect"
+    assert got[("good2", 37)]["notes"] in ("slot 7", "slot 9")
+
+
+def test_jobs_refused_for_timed_runs(tmp_path):
+    writer = RunWriter(tmp_path / "run", {"seed": 0})
+    with pytest.raises(ValueError, match="correctness-only"):
+        Runner(writer, RunOptions(device="cpu", jobs=2)).run(
+            [RowPlan("fake_scale", "test", "good", "test", "test", {"n": 3}, "fp32")])
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
+    from harness.results import new_run_dir
+
+    a = new_run_dir(tmp_path, "20261125T000000Z-moe")
+    b = new_run_dir(tmp_path, "20261125T000000Z-moe")
+    assert a != b and a.is_dir() and b.is_dir() and b.name == "20261125T000000Z-moe-2"
