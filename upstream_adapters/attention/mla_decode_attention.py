@@ -10,6 +10,19 @@ SGLang -- page size 1 over the same memory: k_buffer [slots, 1, R + P], v_buffer
           srt/layers/attention/triton_backend.py, checked against the source by the adapter tests; the
           context length is taken as 131072, the longest decode context of the shape files), per-sequence
           splits from get_num_kv_splits_triton (untimed), use_pdl as the backend sets it.
+FlashMLA -- deepseek-ai/FlashMLA @9241ae3 `benchmark/bench_flash_mla.py::mla_decode_triton` (catalog rows 2 and 3:
+          it launches `_mla_attn` then `_mla_softmax_reducev`), called as the script's run_flash_mla_triton does:
+          q_nope / q_pe and the latent cache's kv_c [..., :R] / k_pe [..., R:] parts (here strided views of the
+          spec's tensors, the kernels take row strides), req_to_tokens = the block table, page size 16 (the
+          script uses 64 with its own cache), num_kv_splits = 32 (the script's fixed value), attn_logits
+          [B, Hq, 32, R + 1] fp32 (the script allocates it with torch's default dtype, which it sets to the run
+          dtype; fp32 is what the kernel's fp32 partial results and LSE are stored as in vLLM, where the kernel
+          comes from).  The script imports flashinfer and flash_mla at its top for its other benchmarks: the
+          compiled `flash_mla.cuda` gets a stand-in before import (so flash_mla's python package imports) and
+          flashinfer a stub_missing stand-in; neither is used by the Triton path.  The module also builds its
+          shape table with CUDA tensors at import, so it imports only on a GPU machine.  `_mla_attn_kernel`
+          loads BLOCK_H = 16 query heads and R / P dims without masks: Hq must be a multiple of 16 and R, P
+          powers of two, otherwise prepare refuses the case.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ import torch
 import triton
 
 from harness.spec import Case, Inputs, Prepared
-from upstream_adapters.attention._common import SglangImpl, VllmImpl, sm_count, token_slots
+from upstream_adapters.attention._common import SglangImpl, UpstreamImpl, VllmImpl, sm_count, token_slots
 from upstream_adapters.attention.paged_decode_attention import (
     SGL_META_MOD,
     SGL_MOD,
@@ -30,6 +43,10 @@ from upstream_adapters.attention.paged_decode_attention import (
 SGL_BASE_KV_SPLITS = 8  # ServerArgs.triton_attention_num_kv_splits default
 MLA_DECODE_MIN_BLOCK_KV = 32  # triton_backend._MLA_DECODE_MIN_BLOCK_KV
 MAX_CONTEXT_LEN = 131072
+FLASHMLA_MOD = "benchmark.bench_flash_mla"
+FLASHMLA_EXT = "flash_mla.cuda"  # the compiled extension flash_mla/flash_mla_interface.py imports
+FLASHMLA_KV_SPLITS = 32  # run_flash_mla_triton's num_kv_splits
+FLASHMLA_BLOCK_H = 16  # _mla_attn's BLOCK_H (query heads per program, unmasked)
 
 
 def sglang_mla_max_kv_splits(sms: int, max_context_len: int = MAX_CONTEXT_LEN) -> int:
@@ -112,4 +129,61 @@ class SglangMlaDecode(SglangImpl):
                              "notes": "; ".join(notes)})
 
 
-IMPLS = [VllmMlaDecode(), SglangMlaDecode()]
+class FlashMlaTritonDecode(UpstreamImpl):
+    kernel = "mla_decode_attention"
+    provider = "flashmla"
+    package = "flashmla"
+    dtypes = ("bf16", "fp16")
+    modules = (FLASHMLA_MOD,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ext_stand_in = False
+
+    def _before_import(self) -> None:
+        super()._before_import()
+        import sys
+
+        from upstream_adapters._loader import StandInModule, _register
+
+        # flash_mla is this upstream's own package, so stub_missing may not stand in for its extension; the
+        # benchmark script only needs `from flash_mla import ...` to succeed (the names are unused here)
+        if FLASHMLA_EXT not in sys.modules:
+            _register(FLASHMLA_EXT, StandInModule(FLASHMLA_EXT, "needs a compiled extension (not loadable here)"))
+            self._ext_stand_in = True
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        mod = self.load_modules()[FLASHMLA_MOD]
+        q, table, lens = inputs["q"], inputs["block_table"], inputs["seq_lens"]
+        r = int(inputs["kv_lora_rank"])
+        cache = inputs["kv_cache"]
+        page, width = cache.shape[1], cache.shape[2]
+        b, hq, _ = q.shape
+        p = width - r
+        if hq % FLASHMLA_BLOCK_H:
+            raise ValueError(f"FlashMLA _mla_attn_kernel loads {FLASHMLA_BLOCK_H} query heads per program without "
+                             f"a mask: Hq must be a multiple of {FLASHMLA_BLOCK_H} (got {hq})")
+        if r & (r - 1) or p & (p - 1):
+            raise ValueError(f"FlashMLA _mla_attn_kernel needs power-of-two latent and rope dims (got {r}, {p})")
+        q_nope, q_pe = q[..., :r], q[..., r:]
+        flat = cache.view(-1, width)
+        kv_c, k_pe = flat[:, :r], flat[:, r:]
+        logits = torch.empty(b, hq, FLASHMLA_KV_SPLITS, r + 1, dtype=torch.float32, device=q.device)
+        scale = float(inputs["sm_scale"])
+
+        def fn() -> None:
+            mod.mla_decode_triton(q_nope, q_pe, kv_c, k_pe, out, table, lens, logits, FLASHMLA_KV_SPLITS, scale,
+                                  page)
+
+        extra = [f"stand-in for {FLASHMLA_EXT} (flash_mla's compiled extension, unused by the Triton path)"
+                 if self._ext_stand_in else "",
+                 "mla_decode_triton = _mla_attn (BLOCK_H 16, BLOCK_N 64) + _mla_softmax_reducev",
+                 f"num_kv_splits {FLASHMLA_KV_SPLITS} as run_flash_mla_triton; attn_logits fp32",
+                 "q_nope/q_pe and kv_c/k_pe are strided views of the spec's q and latent cache"]
+        return Prepared(fn, {"config": {"num_kv_splits": FLASHMLA_KV_SPLITS, "BLOCK_H": FLASHMLA_BLOCK_H,
+                                        "BLOCK_N": 64, "page_size": page},
+                             "config_source": "benchmark script's fixed tiles and split count",
+                             "notes": self.notes(*extra)})
+
+
+IMPLS = [VllmMlaDecode(), SglangMlaDecode(), FlashMlaTritonDecode()]

@@ -1,7 +1,8 @@
 """MLA decode attention in the absorbed (MQA) form over a paged latent cache (the Triton MLA decode paths:
 vLLM `triton_decode_attention.decode_attention_fwd(is_mla=True)` as TritonMLA calls it, catalog rows 10/11 on
-their MLA path, and SGLang `decode_attention_fwd(has_mla=True)`, row 79; the op of row 2, whose FlashMLA
-benchmark-script kernel is not loadable, see the report).
+their MLA path, SGLang `decode_attention_fwd(has_mla=True)`, row 79, and FlashMLA's Triton reference
+`benchmark/bench_flash_mla.py::mla_decode_triton`, rows 2 (`_mla_attn` split-KV stage) and 3 (its second stage
+`_mla_softmax_reducev`, launched by the same call)).
 
 Math, per sequence b and query head h, with the latent cache C_b [L_b, R + P] (R = kv_lora_rank latent, P =
 rope dims) shared by all heads:
@@ -46,7 +47,7 @@ def mla_dims(model: ModelShapes) -> dict[str, int] | None:
 class MlaDecodeAttentionSpec(KernelSpec):
     id = "mla_decode_attention"
     category = "attention"
-    catalog_rows = (10, 11, 79)
+    catalog_rows = (2, 3, 10, 11, 79)
     title = "MLA decode attention, absorbed MQA form over a paged latent cache"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 
