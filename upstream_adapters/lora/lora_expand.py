@@ -1,8 +1,8 @@
 """Upstream multi-LoRA expand: vLLM 0.33.0 `_lora_expand` (lora/ops/triton_ops/lora_expand_op), the function
 behind `torch.ops.vllm.lora_expand`, called as punica's `add_expand` calls it (add_inputs=True, offset_start 0,
 one lora_b tensor [L, N, r] per slice, metadata from LoRAKernelMeta built in prepare).  Each call first copies
-the base output into the spec's buffer (the contract: the kernel adds in place).  SGLang's chunked SGMV expand
-(row 91) is not wired: its LoRABatchInfo / chunking metadata was not done for time."""
+the base output into the spec's buffer (the contract: the kernel adds in place).  SGLang's expands have their own
+specs (harness/specs/lora/_sglang.py) and adapters (sglang_*.py beside this file)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Upstream multi-LoRA shrink: vLLM 0.33.0 `_lora_shrink` (lora/ops/triton_ops/lora_shrink_op), the function
 behind `torch.ops.vllm.lora_shrink`, called as punica's `add_shrink` calls it (one lora_a tensor [L, r, H] per
 slice, the fp32 output buffer, metadata from LoRAKernelMeta built in prepare).  It zeroes the buffer and
-launches the kernel with its own config lookup.  SGLang's chunked SGMV shrink (row 92) is not wired: its
-LoRABatchInfo / chunking metadata was not done for time."""
+launches the kernel with its own config lookup.  SGLang's shrinks have their own specs
+(harness/specs/lora/_sglang.py) and adapters (sglang_*.py beside this file)."""
 
 from __future__ import annotations
 

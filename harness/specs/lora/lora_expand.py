@@ -1,5 +1,7 @@
-"""Multi-LoRA expand (catalog row 72, vLLM `_lora_expand_kernel` via `_lora_expand`; SGLang's chunked SGMV expand,
-row 91, would be a second provider of this spec, but is not wired: LoRABatchInfo chunk metadata not done).
+"""Multi-LoRA expand (catalog row 72, vLLM `_lora_expand_kernel` via `_lora_expand`).  SGLang's expands (rows 91, 93,
+94, 95) are not providers here: they read a bf16 [T, S*r] buffer and apply the per-adapter scaling themselves, so
+they have their own contract (sglang_chunked_lora_expand, sglang_qkv_lora_b, sglang_gate_up_lora_b,
+sglang_sgemm_lora_b; see _sglang.py).
 
 Math, per token t with adapter l = mapping[t], slices s of width N:
 

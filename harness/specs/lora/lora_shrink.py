@@ -1,6 +1,6 @@
-"""Multi-LoRA shrink (catalog row 90, vLLM `_lora_shrink_kernel` via `_lora_shrink`; SGLang's chunked SGMV shrink,
-row 92, would be a second provider of this spec, but is not wired: its shrink writes an unscaled bf16
-[T, S*r] buffer from LoRABatchInfo chunk metadata, which needs its own layout translation and a looser bound).
+"""Multi-LoRA shrink (catalog row 90, vLLM `_lora_shrink_kernel` via `_lora_shrink`).  SGLang's shrinks (rows 92, 95)
+are not providers here: they write an unscaled bf16 [T, S*r] buffer (the scaling moves to their expand), so they
+have their own contract (sglang_chunked_lora_shrink, sglang_sgemm_lora_a; see _sglang.py), on the same shapes.
 
 Math, per slice s and token t with adapter l = mapping[t]:
 
