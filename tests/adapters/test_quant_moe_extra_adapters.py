@@ -1,5 +1,5 @@
-"""Adapters of catalog rows 43, 45, 69, 70, 82, 83 (int4 fused-MoE GEMM, zero-expert identity, static fp8 quant,
-column-major int8 group quant, MoE permute, MoE router).
+"""Adapters of catalog rows 43, 45, 69, 70, 71, 82, 83 (int4 fused-MoE GEMM, zero-expert identity, static fp8
+quant, column-major int8 group quant, MX scale swizzle, MoE permute, MoE router).
 
 On a CPU-only machine every IMPL's `available()` must return a one-line reason (never raise, never None), and
 where an upstream's cache tree exists its kernel modules must import through the loader.  vLLM's fused_moe module
@@ -28,6 +28,7 @@ ADAPTER_MODULES = [
     "upstream_adapters.moe.moe_router",
     "upstream_adapters.quantization.static_quant_fp8",
     "upstream_adapters.quantization.per_token_group_quant_int8_colmajor",
+    "upstream_adapters.quantization.mx_block_rearrange",
 ]
 DEVICE_WHEELS = ("msgspec", "pydantic")
 
@@ -94,6 +95,7 @@ LAUNCHERS = {
     "sglang.kernels.ops.moe.ep_moe_kernels": ["_moe_permute_rows", "moe_permute"],
     "sglang.kernels.ops.moe.router": ["fused_moe_router_shim"],
     "sglang.srt.layers.dp_attention": ["is_dp_attention_enabled"],
+    "vllm.model_executor.layers.quantization.qutlass_utils": ["triton_mx_block_rearrange"],
 }
 
 
