@@ -222,12 +222,17 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
     for m in matrix:
         reason = m["reason"].replace("|", "\\|")[:240]
         lines.append(f"| {m['kernel']} | {m['category']} | {m['provider']} | {m['status']} | {reason} |")
+    lines += ["", "## Catalog rows without an adapter or a Triton original, and why", "",
+              "| row | kernel (source) | why |", "|---|---|---|"]
+    for row in sorted(cov["why"]):
+        title, why = cov["why"][row]
+        lines.append(f"| {row} | {title} | {why.replace('|', '/')} |")
     (out_dir / "availability.md").write_text("\n".join(lines) + "\n")
     return matrix
 
 
 CATALOG = ROOT / "harness" / "catalog.yaml"
-NO_TRITON = ("removed", "cuda-only/pytorch-only")
+NO_TRITON = ("removed", "cuda-only/pytorch-only", "helion-only")
 
 
 def _provider_of(source: str) -> str:
@@ -270,9 +275,15 @@ def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
     unavailable -= passing | failing
     not_run -= passing | failing | unavailable
     no_adapter = sorted(set(triton_rows) - passing - failing - unavailable - not_run)
+    why = {e["row"]: " ".join(str(e.get("reason") or "").split()) for e in entries}
+    titles = {e["row"]: f"{e['title']} ({e['source']})" for e in entries}
+    row_status = {e["row"]: e["status"] for e in entries}
     return {"triton_rows": triton_rows, "passing": sorted(passing), "failing": sorted(failing),
             "unavailable": sorted(unavailable), "not_run": sorted(not_run), "no_adapter": no_adapter,
-            "no_triton": no_triton}
+            "no_triton": no_triton,
+            "why": {**{r: (titles[r], why[r] or "no adapter yet") for r in no_adapter},
+                    **{r: (titles[r], why[r] or f"no Triton original at the pin ({row_status[r]})")
+                       for r in no_triton}}}
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -129,6 +129,12 @@ class Impl(abc.ABC):
             return f"{self.provider} {self.kernel} has no {dtype} path"
         return None
 
+    def case_reason(self, case: Case, dtype: str) -> str | None:
+        """Why this impl cannot run `case` although the spec allows it (an upstream limit, e.g. a kernel that
+        needs >= 16 query heads per KV head); the row is `unavailable` with the reason.  Checked before any
+        input is built, so it must only read `case.params`."""
+        return None
+
     @abc.abstractmethod
     def available(self) -> str | None:
         """None when runnable here, else a one-line reason (missing package, wrong version, no GPU...)."""

@@ -42,7 +42,7 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     from harness import correctness, timing
 
     row: dict[str, Any] = {}
-    reason = spec.invalid_reason(case, dtype) or impl.dtype_reason(dtype)
+    reason = spec.invalid_reason(case, dtype) or impl.dtype_reason(dtype) or impl.case_reason(case, dtype)
     if reason:
         return {"status": "unavailable", "error": f"unavailable: {reason}"}, []
     seed = case_seed(task["seed"], spec.id, case.model, case.shape_json(), dtype)

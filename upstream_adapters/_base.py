@@ -29,6 +29,20 @@ def cuda_reason() -> str | None:
     return None
 
 
+#: modules imported (with stand-ins for missing deps) before an adapter's own, per upstream, because the
+#: upstream imports them lazily where the loader's import hooks no longer apply:
+#:   vllm.distributed   vllm.logger's `warning_once` imports it on first use (e.g. the LoRA config lookup); it
+#:                      needs pyzmq, absent on the device (seen on the H100: ModuleNotFoundError 'zmq')
+PRELOAD: dict[str, tuple[str, ...]] = {"vllm": ("vllm.distributed",)}
+
+#: real parent packages a module needs (not bypassed by a stand-in parent), imported just before it:
+#:   fp8_kernel on CUDA does `from sglang.kernels.ops.quantization import sgl_per_token_quant_fp8`, a name the
+#:   package __init__ registers (seen on the H100: ImportError from the stand-in parent)
+PARENTS_FIRST: dict[str, str] = {
+    "sglang.kernels.ops.quantization.fp8_kernel": "sglang.kernels.ops.quantization",
+}
+
+
 class UpstreamImpl(Impl):
     """An Impl backed by `modules` (dotted names) of lock entry `package`."""
 
@@ -61,6 +75,14 @@ class UpstreamImpl(Impl):
             if self._up.unavailable:
                 raise RuntimeError(self._up.unavailable)
             self._before_import()
+            for name in PRELOAD.get(self.package, ()):
+                try:
+                    self._up.import_module(name, stub_missing=True)
+                except Exception:  # noqa: BLE001 - only a convenience for lazy imports; the kernels decide
+                    pass
+            for name in self.modules:
+                if name in PARENTS_FIRST:
+                    self._up.import_module(PARENTS_FIRST[name], stub_missing=True)
             mods = {m: self._up.import_module(m, stub_missing=True) for m in self.modules}
             self._after_import(mods)
             self._mods = mods

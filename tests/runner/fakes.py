@@ -136,6 +136,15 @@ class Good2(Good):
         return prepared
 
 
+class Picky(Good):
+    """Runs every case but n=37, which its (pretend) upstream cannot take."""
+
+    provider = "picky"
+
+    def case_reason(self, case, dtype):
+        return "picky kernel needs n % 8 == 0" if case.params["n"] % 8 else None
+
+
 class Missing(_Base):
     provider = "missing"
 
@@ -146,4 +155,4 @@ class Missing(_Base):
         raise AssertionError("never called when unavailable")
 
 
-IMPLS = [Good(), Good2(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Missing()]
+IMPLS = [Good(), Good2(), Picky(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Missing()]

@@ -136,3 +136,10 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     a = new_run_dir(tmp_path, "20261125T000000Z-moe")
     b = new_run_dir(tmp_path, "20261125T000000Z-moe")
     assert a != b and a.is_dir() and b.is_dir() and b.name == "20261125T000000Z-moe-2"
+
+
+def test_case_reason_makes_only_that_row_unavailable(fake_env, tmp_path):
+    rows, _, _ = _run(tmp_path, ["picky"])
+    assert rows[("picky", 37)]["status"] == "unavailable"
+    assert rows[("picky", 37)]["error"] == "unavailable: picky kernel needs n % 8 == 0"
+    assert rows[("picky", 64)]["status"] == "ok"

@@ -63,15 +63,20 @@ class SglangKdaChunk(SglangImpl):
         pool_init = inputs["initial_state"].transpose(-1, -2).contiguous()  # [B, HV, V, K], SGLang's layout
         pool = torch.empty_like(pool_init)
         slots = torch.arange(pool.shape[0], dtype=torch.int32, device=q.device)
+        # chunk_kda_fwd writes o into v's storage (chunk_gla_fwd_o_gk(..., o=v)): in serving v is a fresh
+        # projection each forward; here a working copy is refreshed before each call so repeats see the same v
+        v_work = v.contiguous().clone()
 
         def fn() -> None:
             pool.copy_(pool_init)
-            o = mod.chunk_kda(q=q, k=k, v=v, g=g, beta=beta, scale=scale, initial_state=pool,
+            v_work.copy_(v)
+            o = mod.chunk_kda(q=q, k=k, v=v_work, g=g, beta=beta, scale=scale, initial_state=pool,
                               initial_state_indices=slots, use_qk_l2norm_in_kernel=True, cu_seqlens=cu)
             out.copy_(o)
 
         notes = [*self.base_notes(), "state pool V-first [slots, HV, V, K], restored by a timed copy before each "
-                 "call (the kernel writes final states in place); o copied into the bench buffer (timed)"]
+                 "call (the kernel writes final states in place); v refreshed by a timed copy before each call "
+                 "(the kernel writes o into v's storage); o copied into the bench buffer (timed)"]
         return Prepared(fn, {"config": {"chunk_size": 64}, "config_source": "launcher fixed chunk 64; "
                              "fused diagonal/recompute when B*NT*H <= 256 (its heuristic)",
                              "notes": "; ".join(notes)})

@@ -152,6 +152,15 @@ class FlashMlaTritonDecode(UpstreamImpl):
             _register(FLASHMLA_EXT, StandInModule(FLASHMLA_EXT, "needs a compiled extension (not loadable here)"))
             self._ext_stand_in = True
 
+    def case_reason(self, case: Case, dtype: str) -> str | None:
+        hq, r, pe = case.params["Hq"], case.params["R"], case.params["P"]
+        if hq % FLASHMLA_BLOCK_H:
+            return (f"FlashMLA _mla_attn_kernel loads {FLASHMLA_BLOCK_H} query heads per program without a mask: "
+                    f"Hq must be a multiple of {FLASHMLA_BLOCK_H} (this case: {hq})")
+        if r & (r - 1) or pe & (pe - 1):
+            return f"FlashMLA _mla_attn_kernel needs power-of-two latent and rope dims (this case: {r}, {pe})"
+        return None
+
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
         mod = self.load_modules()[FLASHMLA_MOD]
         q, table, lens = inputs["q"], inputs["block_table"], inputs["seq_lens"]

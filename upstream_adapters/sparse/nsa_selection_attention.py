@@ -76,6 +76,12 @@ class FlaParallelNsa(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (FLA_MOD,)
 
+    def case_reason(self, case: Case, dtype: str) -> str | None:
+        grp = case.params["Hq"] // case.params["Hkv"]
+        if grp < 16 or grp & (grp - 1):
+            return f"fla parallel_nsa needs a GQA group Hq/Hkv that is a power of 2 >= 16 (this case: {grp})"
+        return None
+
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[FLA_MOD].parallel_nsa
         q, k, idx = inputs["q"], inputs["k"], inputs["block_indices"]

@@ -30,7 +30,7 @@ from harness.specs.lora._common import SCALE, expand_math, lora_cases, token_lor
 class LoraExpandSpec(KernelSpec):
     id = "lora_expand"
     category = "lora"
-    catalog_rows = (72,)
+    catalog_rows = (72, 73)  # 73: kernel_utils do_expand_kernel/mm_k, the body of this kernel
     title = "Multi-LoRA expand: y = base + buf @ B[adapter].T per slice"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 
