@@ -65,11 +65,15 @@ def _git(*cmd: str) -> str:
 
 
 def _commit() -> str | None:
-    head = _git("rev-parse", "HEAD")
-    if re.fullmatch(r"[0-9a-f]{40}", head):
-        return head
+    """HELION_BENCH_GIT_COMMIT when set (a copied tree: a lent GPU box may carry a stale .git of its own, seen
+    on the H100 box: its HEAD was an older commit), else the checkout's HEAD."""
     env = os.environ.get("HELION_BENCH_GIT_COMMIT", "")
-    return env if re.fullmatch(r"[0-9a-f]{40}", env) else None
+    if env:
+        if not re.fullmatch(r"[0-9a-f]{40}", env):
+            raise UsageError(f"HELION_BENCH_GIT_COMMIT must be a full 40-hex commit id, got {env!r}")
+        return env
+    head = _git("rev-parse", "HEAD")
+    return head if re.fullmatch(r"[0-9a-f]{40}", head) else None
 
 
 def _version(dist: str) -> str | None:
@@ -90,7 +94,8 @@ def environment(device: str) -> dict[str, Any]:
         "cuda": torch.version.cuda,
         # a copy of the tree without .git (a lent GPU box) gets the commit through the environment
         "git_commit": _commit(),
-        "git_dirty": (os.environ.get("HELION_BENCH_GIT_DIRTY") == "1") if not _git("rev-parse", "--git-dir")
+        "git_dirty": (os.environ.get("HELION_BENCH_GIT_DIRTY") == "1")
+        if os.environ.get("HELION_BENCH_GIT_COMMIT") or not _git("rev-parse", "--git-dir")
         else bool(_git("status", "--porcelain", "--untracked-files=no")),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -214,7 +219,7 @@ def write_availability(rows: list[dict[str, Any]], out_dir: Path, meta: dict[str
         f"adapter present but not run in this sweep: {len(cov['not_run'])} "
         f"(rows {', '.join(map(str, cov['not_run'])) or '-'}); with no adapter yet: {len(cov['no_adapter'])} "
         f"(rows {', '.join(map(str, cov['no_adapter'])) or '-'}). Rows without a Triton original "
-        f"(removed upstream, CUDA- or PyTorch-only): {', '.join(map(str, cov['no_triton'])) or '-'}.",
+        f"(removed upstream, CUDA-/PyTorch-only, or a Helion example): {', '.join(map(str, cov['no_triton'])) or '-'}.",
         "",
         "| kernel | category | provider | status | reason |",
         "|---|---|---|---|---|",

@@ -255,6 +255,13 @@ def compare_runs(base: Path, new: Path, threshold: float = 0.05, alpha: float = 
         warnings.append("the two runs differ in environment; timing changes may come from it, not the code:\n"
                         + "\n".join(lines))
 
+    # a run restricted to some kernels / models / impls / dtypes did not lose the base rows outside it: those
+    # are left out rather than reported GONE (e.g. a bf16-only run against a bf16 + fp8 baseline)
+    sel = new_meta.get("selection") or {}
+    wanted = {f: set(sel[s]) for f, s in (("kernel", "kernels"), ("model", "models"), ("impl", "impls"),
+                                          ("dtype", "dtypes")) if sel.get(s)}
+    b_rows = {k: r for k, r in b_rows.items() if all(str(r.get(f)) in v for f, v in wanted.items())}
+
     rows: list[CompareRow] = []
     for key in sorted(set(b_rows) | set(n_rows)):
         br, nr = b_rows.get(key), n_rows.get(key)

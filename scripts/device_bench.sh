@@ -7,7 +7,8 @@
 #          bash scripts/device_bench.sh tune <scripts/tune.py args>
 #   env:   TAG (names $OUT/<TAG>.log and $OUT/<TAG>.tgz; default the subcommand), BENCH_TIMEOUT (seconds,
 #          default 540: stop before the device call's own limit so what was written still comes back),
-#          CUDA_VISIBLE_DEVICES (to run two commands side by side on a two-GPU box)
+#          CUDA_VISIBLE_DEVICES (to run two commands side by side on a two-GPU box),
+#          HELION_BENCH_GIT_COMMIT (the full commit id of the tree sent: the box's own .git, if any, is stale)
 # A bench/check packs its run folder (plus the availability matrix a check writes) into $OUT/<TAG>.tgz; a tune
 # copies the config files it wrote to $OUT/configs/<gpu>/.  Nothing is fetched on the device.
 set -uo pipefail
@@ -40,6 +41,7 @@ setup() {
   ) 9> /tmp/helion-bench-setup.lock
 }
 
+[ -n "${HELION_BENCH_GIT_COMMIT:-}" ] || echo "warning: HELION_BENCH_GIT_COMMIT unset: the run metadata may name a stale commit" >&2
 setup || exit 1
 [ "$cmd" = setup ] && exit 0
 

@@ -167,3 +167,22 @@ def test_bad_arguments(make_run: RunFactory, tmp_path: Path) -> None:
         compare.main([str(base), str(tmp_path / "nope")])
     with pytest.raises(ValueError):
         compare.compare_runs(base, base, alpha=0.0)
+
+
+def test_rows_outside_the_new_runs_selection_are_not_gone(make_run: RunFactory) -> None:
+    """A one-dtype run against a two-dtype baseline: the other dtype's rows were never asked for."""
+    import json
+
+    base_rows = standard_rows()
+    other = [dict(r, dtype="fp8_w8a8_block128") for r in base_rows]
+    new_dir = make_run("new", standard_rows(), seed=2)
+    meta_path = new_dir / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["selection"] = {"kernels": None, "models": None, "impls": None, "dtypes": [base_rows[0]["dtype"]]}
+    meta_path.write_text(json.dumps(meta))
+    res = compare.compare_runs(make_run("base", base_rows + other, seed=1), new_dir)
+    assert not [r for r in res.rows if r.cls == compare.GONE]
+    meta["selection"] = {}
+    meta_path.write_text(json.dumps(meta))
+    res = compare.compare_runs(make_run("base2", base_rows + other, seed=1), new_dir)
+    assert len([r for r in res.rows if r.cls == compare.GONE]) == len(other)
