@@ -295,3 +295,13 @@ def test_tune_dry_run_lists_buckets() -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "dtype=bf16,E=128,N=192,K=4096,top_k=8,M<=32" in proc.stdout
     assert "8 bucket(s)" in proc.stdout
+
+
+def test_shipped_h100_entries_only_drop_default_host_descriptors() -> None:
+    """codegen_check drops `host_tensor_descriptors` on CPU; that is only sound while shipped entries keep it false."""
+    import json
+
+    data = json.loads((ROOT / "ports" / "configs" / "h100" / "fused_moe.json").read_text())
+    values = [cfg.get("host_tensor_descriptors") for entry in data.values() for name, cfg in entry.items()
+              if not name.startswith("_")]
+    assert values and all(v in (None, False) for v in values)

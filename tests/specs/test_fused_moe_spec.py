@@ -110,3 +110,11 @@ def test_flop_and_byte_counts():
     # one token touches exactly top_k experts
     assert abs(SPEC.bytes(c, "bf16") - (8 * 3 * 192 * 4096 * 2 + 4 * 4096 + 64)) < 1
     assert SPEC.bytes(c, FP8) < SPEC.bytes(c, "bf16")
+
+
+def test_check_case_is_valid_for_every_dtype():
+    from harness.specs.moe.fused_moe import SPEC
+
+    for case in SPEC.check_cases():
+        for dtype in SPEC.dtypes:
+            assert SPEC.invalid_reason(case, dtype) is None, (case, dtype)

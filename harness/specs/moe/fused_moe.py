@@ -96,6 +96,10 @@ class FusedMoESpec(KernelSpec):
             Case("test", "test", {"M": 1, "E": 4, "top_k": 2, "K": 64, "N": 32, "tp": 1}),
         ]
 
+    def check_cases(self) -> list[Case]:
+        # widths that are multiples of the fp8 block (128), so `harness check` gates the fp8 path too
+        return [Case("check", "test", {"M": 33, "E": 8, "top_k": 2, "K": 256, "N": 384, "tp": 1})]
+
     def invalid_reason(self, case: Case, dtype: str) -> str | None:
         # block-fp8 checkpoints need the per-GPU expert width to split into whole 128-wide blocks (vLLM refuses
         # to load them otherwise: "output_size ... is not divisible by weight quantization block_n")
