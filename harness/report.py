@@ -35,8 +35,7 @@ from typing import Any
 from harness import compare, plots, results
 
 HELION = "helion"
-#: shape dims that hold the token count (x axis of the latency plot), first match wins
-TOKEN_KEYS = ("M", "tokens")
+TOKEN_KEYS = results.TOKEN_KEYS  # shape dims that hold the token count (x axis of the latency plot), first wins
 #: metadata keys shown first in the environment table, in this order; other keys follow sorted
 ENV_ORDER = ("gpu", "gpu_slug", "driver", "cuda", "torch", "triton", "helion", "python", "upstreams", "git_commit",
              "git_dirty", "date", "seed", "command", "ceilings")

@@ -17,7 +17,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,16 @@ def _fmt(value: Any) -> str:
 
 def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in ROW_KEY)
+
+
+#: names a spec may give its token-count dim (the x axis of latency-vs-tokens, what `--tokens` selects)
+TOKEN_KEYS = ("M", "tokens", "T")
+
+
+def token_count(params: Mapping[str, Any]) -> int | None:
+    """The case's token count under the first of TOKEN_KEYS it has, or None (a spec without a token axis)."""
+    key = next((k for k in TOKEN_KEYS if k in params), None)
+    return None if key is None else int(params[key])
 
 
 def new_run_dir(out_root: Path, run_id: str) -> Path:

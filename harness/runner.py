@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness import registry
-from harness.results import RunWriter
+from harness.results import RunWriter, token_count
 from harness.shapes import ModelShapes
 from harness.worker import MARK
 
@@ -75,7 +75,8 @@ def plan_rows(kernels: list[str], models: list[ModelShapes], impls: list[str] | 
         provs = [p for p in registry.providers(k) if impls is None or p in impls]
         for m in models:
             for case in spec.cases(m, quick=quick):
-                if tokens is not None and case.params.get("M", case.params.get("tokens")) not in tokens:
+                n = token_count(case.params)
+                if tokens is not None and n is not None and n not in tokens:  # no token axis: not filtered
                     continue
                 for dtype in spec.dtypes:
                     if dtypes is not None and dtype not in dtypes:

@@ -143,3 +143,11 @@ def test_case_reason_makes_only_that_row_unavailable(fake_env, tmp_path):
     assert rows[("picky", 37)]["status"] == "unavailable"
     assert rows[("picky", 37)]["error"] == "unavailable: picky kernel needs n % 8 == 0"
     assert rows[("picky", 64)]["status"] == "ok"
+
+
+def test_tokens_filter_knows_every_token_axis_and_keeps_specs_without_one():
+    from harness.results import token_count
+
+    assert token_count({"M": 8, "K": 1}) == 8
+    assert token_count({"T": 2048, "H": 1}) == 2048  # lora / attention / norm specs name it T
+    assert token_count({"B": 4, "V": 1000}) is None
