@@ -77,3 +77,16 @@ def test_flop_and_byte_counts():
     c = Case("x", "prefill", {"B": 2, "S": 4, "Hq": 2, "Hkv": 1, "D": 8, "ragged": 0})
     assert SPEC.flops(c) == 4.0 * 2 * 10 * 2 * 8  # 10 causal pairs per sequence of 4
     assert SPEC.bytes(c, "bf16") == 8 * 8 * 2 * (2 * 2 + 2 * 1)
+
+
+def test_exact_fp32_restores_tf32_flags_even_on_error():
+    import pytest
+    import torch
+
+    from harness.specs.attention._common import exact_fp32
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with pytest.raises(RuntimeError), exact_fp32():
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        raise RuntimeError("reference failed")
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before

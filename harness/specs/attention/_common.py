@@ -11,7 +11,9 @@ Conventions used by every attention spec here (adapters translate to their upstr
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -186,12 +188,13 @@ def attention_tolerance(dtype: str) -> tuple[float, str]:
     return 1e-4, "fp32 (TF32 may be used by tl.dot)"
 
 
-def no_tf32() -> tuple[bool, bool]:
+@contextlib.contextmanager
+def exact_fp32() -> Iterator[None]:
+    """fp32 matmuls without TF32 while references compute (restored after, also on error)."""
     prev = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    return prev
-
-
-def restore_tf32(prev: tuple[bool, bool]) -> None:
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev

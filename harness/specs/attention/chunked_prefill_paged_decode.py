@@ -35,9 +35,8 @@ from harness.specs.attention._common import (
     attention_reference,
     attention_tolerance,
     decode_kv_lens,
+    exact_fp32,
     gqa_heads,
-    no_tf32,
-    restore_tf32,
     torch_dtype,
 )
 from harness.specs.attention.paged_decode_attention import PAGE_SIZE, decode_seq_lens
@@ -160,13 +159,10 @@ class ChunkedPrefillPagedDecodeSpec(KernelSpec):
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
         q, cu, lens = inputs["q"], inputs["cu_seqlens_q"].tolist(), inputs["seq_lens"].tolist()
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for b, n in enumerate(lens):
                 k, v = gather_legacy(inputs["key_cache"], inputs["value_cache"], inputs["block_table"][b], n)
                 out[cu[b]:cu[b + 1]] = attention_reference(q[cu[b]:cu[b + 1]], k, v, inputs["sm_scale"], causal=True)
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -23,7 +23,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import no_tf32, restore_tf32, torch_dtype
+from harness.specs.attention._common import exact_fp32, torch_dtype
 from harness.specs.attention.kda_gate import kda_heads
 
 L2_EPS = 1e-6
@@ -61,15 +61,12 @@ def kda_recurrence(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.T
     k = k.repeat_interleave(group, dim=2)
     s = state.float().clone()
     out = torch.empty(v.shape, dtype=torch.float32, device=v.device)
-    prev = no_tf32()
-    try:
+    with exact_fp32():
         for t in range(q.shape[1]):
             s = s * g[:, t, :, :, None].exp()
             pred = torch.einsum("bhk,bhkv->bhv", k[:, t], s)
             s = s + torch.einsum("bhk,bhv->bhkv", beta[:, t, :, None] * k[:, t], v[:, t] - pred)
             out[:, t] = torch.einsum("bhk,bhkv->bhv", q[:, t], s)
-    finally:
-        restore_tf32(prev)
     return out
 
 

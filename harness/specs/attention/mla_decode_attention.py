@@ -28,8 +28,7 @@ from harness.specs.attention._common import (
     attention_tolerance,
     build_paged_kv,
     decode_kv_lens,
-    no_tf32,
-    restore_tf32,
+    exact_fp32,
     torch_dtype,
 )
 from harness.specs.attention.paged_decode_attention import PAGE_SIZE, decode_seq_lens
@@ -85,14 +84,11 @@ class MlaDecodeAttentionSpec(KernelSpec):
         r = inputs["kv_lora_rank"]
         page = cache.shape[1]
         out = torch.empty(q.shape[0], q.shape[1], r, dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for b, n in enumerate(inputs["seq_lens"].tolist()):
                 c = cache[table[b, :math.ceil(n / page)].long()].flatten(0, 1)[:n].float()  # [n, R + P]
                 s = (q[b].float() @ c.t()) * inputs["sm_scale"]
                 out[b] = torch.softmax(s, dim=-1) @ c[:, :r]
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

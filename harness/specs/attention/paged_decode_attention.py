@@ -31,10 +31,9 @@ from harness.specs.attention._common import (
     attention_tolerance,
     build_paged_kv,
     decode_kv_lens,
+    exact_fp32,
     gather_kv,
     gqa_heads,
-    no_tf32,
-    restore_tf32,
     torch_dtype,
 )
 
@@ -91,13 +90,10 @@ class PagedDecodeAttentionSpec(KernelSpec):
         kv = PagedKV(inputs["k_cache"], inputs["v_cache"], inputs["block_table"], inputs["seq_lens"])
         q = inputs["q"]
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for b in range(q.shape[0]):
                 k, v = gather_kv(kv, b)
                 out[b] = attention_reference(q[b:b + 1], k, v, inputs["sm_scale"], causal=False)[0]
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

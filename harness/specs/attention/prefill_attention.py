@@ -22,9 +22,8 @@ from harness.spec import Case, Inputs, KernelSpec, Tolerance
 from harness.specs.attention._common import (
     attention_reference,
     attention_tolerance,
+    exact_fp32,
     gqa_heads,
-    no_tf32,
-    restore_tf32,
     torch_dtype,
 )
 
@@ -89,13 +88,10 @@ class PrefillAttentionSpec(KernelSpec):
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
         q, k, v = inputs["q"], inputs["k"], inputs["v"]
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for s0, n in zip(inputs["b_start_loc"].tolist(), inputs["b_seq_len"].tolist()):
                 sl = slice(s0, s0 + n)
                 out[sl] = attention_reference(q[sl], k[sl], v[sl], inputs["sm_scale"], causal=True)
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -25,7 +25,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_tolerance, no_tf32, restore_tf32, torch_dtype
+from harness.specs.attention._common import attention_tolerance, exact_fp32, torch_dtype
 
 #: query rows per reference step: scores are [CHUNK, CHUNK + 2w] instead of [T, T]
 REF_CHUNK = 512
@@ -126,8 +126,7 @@ class SwaAttentionSpec(KernelSpec):
         return torch.empty_like(inputs["q"])
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             # one (batch, head) at a time keeps the fp32 scores of a 16k-token sequence small
             q, k, v = inputs["q"], inputs["k"], inputs["v"]
             out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
@@ -135,8 +134,6 @@ class SwaAttentionSpec(KernelSpec):
                 for h in range(q.shape[1]):
                     sl = (slice(b, b + 1), slice(h, h + 1))
                     out[sl] = swa_forward_reference(q[sl], k[sl], v[sl], inputs["window"], inputs["sm_scale"])
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -20,7 +20,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import no_tf32, restore_tf32, torch_dtype
+from harness.specs.attention._common import exact_fp32, torch_dtype
 from harness.specs.attention.swa_attention import (
     swa_cases,
     swa_check_cases,
@@ -67,16 +67,13 @@ class SwaAttentionBwdSpec(KernelSpec):
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
         q, k, v, do = inputs["q"], inputs["k"], inputs["v"], inputs["do"]
         out = torch.empty((3, *q.shape), dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for b in range(q.shape[0]):
                 for h in range(q.shape[1]):
                     sl = (slice(b, b + 1), slice(h, h + 1))
                     grads = swa_backward_reference(q[sl], k[sl], v[sl], do[sl], inputs["window"], inputs["sm_scale"])
                     for i, g in enumerate(grads):
                         out[i][sl] = g
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -29,10 +29,9 @@ from harness.specs.attention._common import (
     attention_tolerance,
     build_paged_kv,
     decode_kv_lens,
+    exact_fp32,
     gather_kv,
     gqa_heads,
-    no_tf32,
-    restore_tf32,
     torch_dtype,
 )
 from harness.specs.attention.paged_decode_attention import PAGE_SIZE, decode_seq_lens
@@ -98,13 +97,10 @@ class UnifiedAttentionSpec(KernelSpec):
         kv = PagedKV(inputs["k_cache"], inputs["v_cache"], inputs["block_table"], inputs["seq_lens"])
         q, cu = inputs["q"], inputs["cu_seqlens_q"].tolist()
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for b in range(len(cu) - 1):
                 k, v = gather_kv(kv, b)
                 out[cu[b]:cu[b + 1]] = attention_reference(q[cu[b]:cu[b + 1]], k, v, inputs["sm_scale"], causal=True)
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -26,6 +26,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.specs.attention._common import exact_fp32
 from harness.specs.lora._common import (
     LAYER_SLICES,
     request_layout,
@@ -46,12 +47,6 @@ _CHECK = {
     "gate_up": {"H": 1024, "N": 1536},
     "qkv": {"H": 1024, "N": 1024, "Nkv": 256},
 }
-
-
-def _no_tf32():
-    prev = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    return prev
 
 
 class _SglangLoraSpec(KernelSpec):
@@ -110,11 +105,8 @@ class SglangShrinkSpec(_SglangLoraSpec):
                            device=inputs["x"].device)
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        prev = _no_tf32()
-        try:
+        with exact_fp32():
             return sglang_shrink_math(inputs["x"], inputs["lora_a"], inputs["mapping"])
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
 
     def tolerance(self, dtype: str) -> Tolerance:
         # fp32 accumulation stored as bf16: ~1.5e-3 rel. norm from the final rounding; a wrong adapter, a missing
@@ -150,12 +142,9 @@ class SglangExpandSpec(_SglangLoraSpec):
         return torch.empty_like(inputs["base"])
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        prev = _no_tf32()
-        try:
+        with exact_fp32():
             return sglang_expand_math(inputs["xa"], inputs["lora_b"], inputs["mapping"], inputs["base"],
                                       slice_widths(case.params), inputs["scalings"])
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
 
     def tolerance(self, dtype: str) -> Tolerance:
         # SGLang rounds the scaled fp32 product to bf16, then adds the bf16 base and stores bf16: ~3e-3 rel. norm;

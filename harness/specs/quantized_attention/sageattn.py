@@ -22,7 +22,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_reference, gqa_heads, no_tf32, restore_tf32, torch_dtype
+from harness.specs.attention._common import attention_reference, exact_fp32, gqa_heads, torch_dtype
 
 HEAD_DIMS = (64, 96, 128)
 K_OFFSET = 3.0  # per-channel key bias scale: several sigma, so unsmoothed per-block INT8 would lose resolution
@@ -73,15 +73,12 @@ class SageAttnSpec(KernelSpec):
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
         q, k, v = inputs["q"], inputs["k"], inputs["v"]
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for b in range(q.shape[0]):
                 # attention_reference takes [T, H, D]
                 o = attention_reference(q[b].transpose(0, 1), k[b].transpose(0, 1), v[b].transpose(0, 1),
                                         inputs["sm_scale"], causal=inputs["causal"])
                 out[b] = o.transpose(0, 1)
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -23,7 +23,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_tolerance, no_tf32, restore_tf32, torch_dtype
+from harness.specs.attention._common import attention_tolerance, exact_fp32, torch_dtype
 from harness.specs.sparse._nsa_common import KERNEL_SIZE, KERNEL_STRIDE, nsa_heads, prefill_lengths
 
 
@@ -98,8 +98,7 @@ class NsaCompressedAttentionSpec(KernelSpec):
         grp = hq // hkv
         out = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
         cq, ck = inputs["cu_seqlens_q"].tolist(), inputs["cu_seqlens_k"].tolist()
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for q0, q1, k0, k1 in zip(cq[:-1], cq[1:], ck[:-1], ck[1:]):
                 if k1 == k0:
                     continue
@@ -113,8 +112,6 @@ class NsaCompressedAttentionSpec(KernelSpec):
                     s.masked_fill_(~mask[None], float("-inf"))
                     o = torch.softmax(s, dim=-1).nan_to_num(0.0) @ v[k0:k1, h].float()
                     out[q0:q1, h * grp:(h + 1) * grp] = torch.where(seen, o, 0.0).transpose(0, 1)
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -24,7 +24,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_tolerance, no_tf32, restore_tf32, torch_dtype
+from harness.specs.attention._common import attention_tolerance, exact_fp32, torch_dtype
 from harness.specs.sparse._nsa_common import BLOCK_SIZE, TOP_N, nsa_heads, prefill_lengths
 
 #: fp32 score elements per reference chunk ([G, chunk, T]); 2^26 x 4 bytes = 256 MiB
@@ -108,8 +108,7 @@ class NsaSelectionAttentionSpec(KernelSpec):
         grp = hq // hkv
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
         chunk = max(1, _REF_CHUNK_ELEMS // (grp * t))
-        prev = no_tf32()
-        try:
+        with exact_fp32():
             for bi in range(b):
                 for h in range(hkv):
                     mask = selection_mask(idx[bi, :, h], t, inputs["block_size"])
@@ -120,8 +119,6 @@ class NsaSelectionAttentionSpec(KernelSpec):
                         s = (qg @ kf.t()) * inputs["scale"]  # [G, c, T]
                         s.masked_fill_(~mask[c0:c1][None], float("-inf"))
                         out[bi, c0:c1, h * grp:(h + 1) * grp] = (torch.softmax(s, dim=-1) @ vf).transpose(0, 1)
-        finally:
-            restore_tf32(prev)
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:
