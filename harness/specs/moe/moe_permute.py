@@ -22,6 +22,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.specs.moe.routing import token_expert_cases
 
 
 class MoePermuteSpec(KernelSpec):
@@ -32,12 +33,7 @@ class MoePermuteSpec(KernelSpec):
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 
     def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
-        if not model.has("moe"):
-            return []
-        dims = {"E": int(model.get("moe.num_experts")), "top_k": int(model.get("moe.top_k")),
-                "H": int(model.get("hidden_size"))}
-        return [Case(model.name, regime, {"T": t, **dims})
-                for regime in ("decode", "prefill") for t in model.tokens(regime, quick=quick)]
+        return token_expert_cases(model, quick)
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"T": 7, "E": 8, "top_k": 3, "H": 600}),

@@ -30,6 +30,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.specs.moe.routing import token_expert_cases
 
 TIE_MARGIN = 0.05
 LOGIT_STD = 4.0
@@ -57,10 +58,7 @@ class MoeRouterSpec(KernelSpec):
     def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
         if not (model.has("moe") and model.has("moe.router_logit_softcapping")):
             return []
-        dims = {"E": int(model.get("moe.num_experts")), "top_k": int(model.get("moe.top_k")),
-                "H": int(model.get("hidden_size")), "cap": float(model.get("moe.router_logit_softcapping"))}
-        return [Case(model.name, regime, {"T": t, **dims})
-                for regime in ("decode", "prefill") for t in model.tokens(regime, quick=quick)]
+        return token_expert_cases(model, quick, cap=float(model.get("moe.router_logit_softcapping")))
 
     def test_cases(self) -> list[Case]:
         return [Case("test", "test", {"T": 5, "E": 8, "top_k": 2, "H": 96, "cap": 30.0}),

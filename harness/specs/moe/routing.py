@@ -7,7 +7,23 @@ every provider: gate-up GEMM, SiLU-and-mul, down GEMM with top-k weighting, top-
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from harness.shapes import ModelShapes
+from harness.spec import Case
+
+
+def token_expert_cases(model: ModelShapes, quick: bool, **extra: Any) -> list[Case]:
+    """Cases of the per-token MoE kernels (routing, permute, gather): every decode and prefill token count T with
+    the model's E, top_k and hidden size H, plus `extra` dims; [] for a dense model."""
+    if not model.has("moe"):
+        return []
+    dims = {"E": int(model.get("moe.num_experts")), "top_k": int(model.get("moe.top_k")),
+            "H": int(model.get("hidden_size")), **extra}
+    return [Case(model.name, regime, {"T": t, **dims})
+            for regime in ("decode", "prefill") for t in model.tokens(regime, quick=quick)]
 
 
 def align_block_size(
