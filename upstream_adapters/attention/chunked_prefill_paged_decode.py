@@ -50,6 +50,8 @@ class VllmChunkedPrefillPagedDecode(VllmImpl):
         page = vc.shape[3]
         group = hq // hkv
         notes = self.notes(
+            "vLLM serves this launcher only on ROCm (backends/rocm_attn.py); on NVIDIA it is the upstream Triton "
+            "kernel outside its production platform",
             "RocmAttentionImpl.forward call (sliding_window 0, k/v scale 1.0, kv_cache_dtype auto)",
             f"use_rocm_custom_paged_attention -> {custom} (arch {getattr(rocm, '_GCN_ARCH', '?')!r})",
             ("prefix_prefill _fwd_kernel (BLOCK_M 128, BLOCK_N 64, 32-token cache tiles, skip_decode) + "
