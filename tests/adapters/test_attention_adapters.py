@@ -3,16 +3,13 @@ module it launches imports through the loader where that upstream's cache tree e
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from harness import registry
+from tests.adapters._probe import check_impl
 from upstream_adapters._loader import default_cache_dir, read_lock
 from upstream_adapters.attention._common import UpstreamImpl
 
@@ -88,61 +85,12 @@ LAUNCHERS = {
 SEPARATE_PROBES = ("flashmla",)
 
 
-_PROBE = """
-import json, os, sys
-sys.path.insert(0, {root!r})
-os.environ["FLA_DISABLE_BACKEND_DISPATCH"] = "1"
-from upstream_adapters._loader import load, vllm_platform
-up = load({name!r})
-if up.unavailable:
-    print(json.dumps({{"unavailable": up.unavailable}}))
-    raise SystemExit(0)
-if {name!r} == "vllm":
-    vllm_platform(up)
-errors, missing_fns = {{}}, []
-for m, fns in {launchers!r}.items():
-    try:
-        mod = up.import_module(m, stub_missing=True)
-    except Exception as e:
-        errors[m] = type(e).__name__ + ": " + (str(e).splitlines() or [""])[0][:150]
-        continue
-    if str(up.root) not in (mod.__file__ or ""):
-        errors[m] = "imported from " + str(mod.__file__) + ", not the pinned tree " + str(up.root)
-    missing_fns += [m + "." + f for f in fns if not callable(getattr(mod, f, None))]
-print(json.dumps({{"errors": errors, "missing": missing_fns, "version": up.version}}))
-"""
 
 
-def _launchers_by_upstream() -> dict[str, dict[str, tuple[str, ...]]]:
-    out: dict[str, dict[str, tuple[str, ...]]] = {}
-    for impl in IMPLS:
-        if impl.package in SEPARATE_PROBES:
-            continue
-        for m in impl.modules:
-            out.setdefault(impl.package, {})[m] = LAUNCHERS[m]
-    return out
-
-
-@pytest.mark.parametrize(("name", "launchers"), sorted(_launchers_by_upstream().items()))
-def test_upstream_modules_import_through_loader(name: str, launchers: dict[str, tuple[str, ...]]) -> None:
-    """Each upstream in its own interpreter, so its stand-ins and pinned platform do not leak into other tests
-    (tests/loader plants a fake vllm package)."""
-    root = str(Path(__file__).resolve().parents[2])
-    proc = subprocess.run([sys.executable, "-c", _PROBE.format(root=root, name=name, launchers=launchers)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "unavailable" in result:
-        pytest.skip(f"{name} cache absent: {result['unavailable'][:120]}")
-    assert result["version"] == read_lock().entry(name).version
-    errors = result["errors"]
-    if errors and name == "sglang" and importlib.util.find_spec("msgspec") is None:
-        # sglang.srt.platforms subclasses msgspec.Struct at import; the GPU image installs msgspec
-        # (upstreams.lock device_wheels), this CPU venv does not
-        pytest.skip(f"sglang: {len(launchers) - len(errors)}/{len(launchers)} modules import; the rest need "
-                    f"msgspec (a device wheel, absent here): {sorted(errors.items())[0]}")
-    assert not errors, errors
-    assert not result["missing"], result["missing"]
+@pytest.mark.parametrize("impl", [i for i in IMPLS if i.package not in SEPARATE_PROBES], ids=_id)
+def test_upstream_modules_import_through_the_adapter(impl) -> None:
+    result = check_impl(impl, {m: LAUNCHERS[m] for m in impl.modules})
+    assert result["version"] == read_lock().entry(impl.package).version
 
 
 def _cached_source(name: str, rel: str) -> Path:
