@@ -63,3 +63,17 @@ def test_available_gives_a_reason_on_cpu(impl):
 @pytest.mark.parametrize("impl", _impls())
 def test_upstream_modules_import_through_the_adapter(impl) -> None:
     check_impl(impl)
+
+
+def test_row_quant_launch_is_the_launchers_heuristic():
+    """row_quant_launch restates the warp heuristic of vLLM's group-quant launchers; check it against the pinned
+    source text where the tree exists, and its values everywhere."""
+    from upstream_adapters._loader import default_cache_dir
+    from upstream_adapters.quantization._common import row_quant_launch
+
+    assert row_quant_launch(128) == {"BLOCK": 128, "num_warps": 1, "num_stages": 1}
+    assert row_quant_launch(100) == {"BLOCK": 128, "num_warps": 1, "num_stages": 1}
+    assert row_quant_launch(1024)["num_warps"] == 4 and row_quant_launch(7168)["num_warps"] == 8
+    src = default_cache_dir() / "vllm" / "vllm/model_executor/layers/quantization/utils/int8_utils.py"
+    if src.exists():
+        assert "num_warps = min(max(BLOCK // 256, 1), 8)" in src.read_text()

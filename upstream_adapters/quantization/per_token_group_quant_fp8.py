@@ -15,7 +15,7 @@ import torch
 
 from harness.spec import Case, Inputs, Prepared
 from harness.specs.quantization._common import EPS, dequantize_groups_into
-from upstream_adapters.quantization._common import UpstreamImpl, vllm_group_quant_fp8
+from upstream_adapters.quantization._common import UpstreamImpl, row_quant_launch, vllm_group_quant_fp8
 
 VLLM_FP8 = "vllm.model_executor.layers.quantization.utils.fp8_utils"
 SGL_FP8 = "sglang.kernels.ops.quantization.fp8_kernel"
@@ -30,21 +30,17 @@ class VllmPerTokenGroupQuantFp8(UpstreamImpl):
     modules = (VLLM_FP8,)
 
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        import triton
-
         fp8u = self.mod(VLLM_FP8)
         x, group = inputs["x"], case.params["G"]
         t, h = x.shape
         xq = torch.empty(x.shape, device=x.device, dtype=torch.float8_e4m3fn)
         xs = torch.empty(t, h // group, device=x.device, dtype=torch.float32)
-        block = triton.next_power_of_2(group)
-        num_warps = min(max(block // 256, 1), 8)  # the launcher's heuristic, as vllm_group_quant_fp8 launches it
 
         def fn() -> None:
             vllm_group_quant_fp8(fp8u, x, group, xq, xs)
             dequantize_groups_into(out, xq, xs, group)
 
-        info = {"config": {"BLOCK": block, "num_warps": num_warps, "num_stages": 1},
+        info = {"config": row_quant_launch(group),
                 "config_source": "launcher heuristic (per_token_group_quant_fp8 Triton fallback)",
                 "notes": self.notes("Triton _per_token_group_quant_fp8 launched as the launcher's fallback "
                                     "(CUDA op _C.per_token_group_fp8_quant preferred on CUDA, not loadable)",

@@ -13,7 +13,7 @@ import torch
 
 from harness.spec import Case, Inputs, Prepared
 from harness.specs.quantization._common import EPS, dequantize_groups_into
-from upstream_adapters.quantization._common import UpstreamImpl
+from upstream_adapters.quantization._common import UpstreamImpl, row_quant_launch
 
 VLLM_INT8 = "vllm.model_executor.layers.quantization.utils.int8_utils"
 SGL_INT8 = "sglang.kernels.ops.quantization.int8_kernel"
@@ -28,25 +28,21 @@ class VllmPerTokenGroupQuantInt8(UpstreamImpl):
     modules = (VLLM_INT8,)
 
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        import triton
-
         i8 = self.mod(VLLM_INT8)
         x, group = inputs["x"], case.params["G"]
         t, h = x.shape
         xq = torch.empty(x.shape, device=x.device, dtype=torch.int8)
         xs = torch.empty(t, h // group, device=x.device, dtype=torch.float32)
         info8 = torch.iinfo(torch.int8)
-        block = triton.next_power_of_2(group)
-        num_warps = min(max(block // 256, 1), 8)  # the launcher's heuristic
+        launch = row_quant_launch(group)  # the launcher's heuristic
         kernel = i8._per_token_group_quant_int8
 
         def fn() -> None:
             kernel[(x.numel() // group,)](
-                x, xq, xs, group, group, EPS, int8_min=info8.min, int8_max=info8.max, BLOCK=block,
-                num_warps=num_warps, num_stages=1)
+                x, xq, xs, group, group, EPS, int8_min=info8.min, int8_max=info8.max, **launch)
             dequantize_groups_into(out, xq, xs, group)
 
-        info = {"config": {"BLOCK": block, "num_warps": num_warps, "num_stages": 1},
+        info = {"config": launch,
                 "config_source": "launcher heuristic (per_token_group_quant_int8 Triton branch)",
                 "notes": self.notes("Triton _per_token_group_quant_int8 launched as the launcher's non-CUDA "
                                     "branch (CUDA op _C.per_token_group_quant_int8 preferred, not loadable)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from harness.spec import Case, Inputs, Prepared
-from upstream_adapters.quantization._common import UpstreamImpl
+from upstream_adapters.quantization._common import UpstreamImpl, row_quant_launch
 
 SGL_FP8 = "sglang.kernels.ops.quantization.fp8_kernel"
 
@@ -22,8 +22,6 @@ class SglangStaticQuantFp8(UpstreamImpl):
     modules = (SGL_FP8,)
 
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        import triton
-
         fp8k = self.mod(SGL_FP8)
         x, scale = inputs["x"], inputs["scale"]
         launcher = fp8k.static_quant_fp8
@@ -32,9 +30,7 @@ class SglangStaticQuantFp8(UpstreamImpl):
             xq, xs = launcher(x, scale, repeat_scale=False)
             torch.mul(xq.to(torch.float32), xs.reshape(()), out=out)
 
-        block = triton.next_power_of_2(x.shape[-1])
-        info = {"config": {"BLOCK": block, "num_warps": min(max(block // 256, 1), 8), "num_stages": 1,
-                           "USE_PDL": bool(fp8k.is_arch_support_pdl())},
+        info = {"config": {**row_quant_launch(x.shape[-1]), "USE_PDL": bool(fp8k.is_arch_support_pdl())},
                 "config_source": "launcher heuristic (static_quant_fp8)",
                 "notes": self.notes("public Triton launcher static_quant_fp8 (repeat_scale=False; allocates q per "
                                     "call)", "timed call includes the contract's torch dequant epilogue")}
