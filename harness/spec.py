@@ -13,9 +13,10 @@ The runner only ever talks to these two interfaces; it never special-cases a ker
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -23,6 +24,18 @@ import torch
 from harness.shapes import ModelShapes
 
 Inputs = dict[str, Any]
+
+
+@contextlib.contextmanager
+def exact_fp32() -> Iterator[None]:
+    """fp32 matmuls without TF32 while references compute (restored after, also on error)."""
+    prev = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
 
 
 @dataclasses.dataclass(frozen=True)

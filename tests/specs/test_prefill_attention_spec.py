@@ -8,7 +8,7 @@ import torch
 
 from harness.correctness import compare
 from harness.shapes import load_model
-from harness.spec import Case
+from harness.spec import Case, exact_fp32
 from harness.specs.attention.prefill_attention import SPEC
 
 CPU = torch.device("cpu")
@@ -83,7 +83,6 @@ def test_exact_fp32_restores_tf32_flags_even_on_error():
     import pytest
     import torch
 
-    from harness.specs.attention._common import exact_fp32
 
     before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     with pytest.raises(RuntimeError), exact_fp32():

@@ -11,9 +11,7 @@ Conventions used by every attention spec here (adapters translate to their upstr
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -188,13 +186,3 @@ def attention_tolerance(dtype: str) -> tuple[float, str]:
     return 1e-4, "fp32 (TF32 may be used by tl.dot)"
 
 
-@contextlib.contextmanager
-def exact_fp32() -> Iterator[None]:
-    """fp32 matmuls without TF32 while references compute (restored after, also on error)."""
-    prev = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev

@@ -29,13 +29,12 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.attention._common import (
     MAX_DECODE_KV_TOKENS,
     attention_reference,
     attention_tolerance,
     decode_kv_lens,
-    exact_fp32,
     gqa_heads,
     torch_dtype,
 )

@@ -22,8 +22,8 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import exact_fp32, torch_dtype
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
+from harness.specs.attention._common import torch_dtype
 from harness.specs.attention.kda_gate import kda_heads
 
 L2_EPS = 1e-6

@@ -22,13 +22,12 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.attention._common import (
     MAX_DECODE_KV_TOKENS,
     attention_tolerance,
     build_paged_kv,
     decode_kv_lens,
-    exact_fp32,
     torch_dtype,
 )
 from harness.specs.attention.paged_decode_attention import PAGE_SIZE, decode_seq_lens

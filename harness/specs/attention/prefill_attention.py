@@ -18,11 +18,10 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.attention._common import (
     attention_reference,
     attention_tolerance,
-    exact_fp32,
     gqa_heads,
     torch_dtype,
 )

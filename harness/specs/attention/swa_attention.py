@@ -24,8 +24,8 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_tolerance, exact_fp32, torch_dtype
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
+from harness.specs.attention._common import attention_tolerance, torch_dtype
 
 #: query rows per reference step: scores are [CHUNK, CHUNK + 2w] instead of [T, T]
 REF_CHUNK = 512

@@ -19,8 +19,8 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import exact_fp32, torch_dtype
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
+from harness.specs.attention._common import torch_dtype
 from harness.specs.attention.swa_attention import (
     swa_cases,
     swa_check_cases,

@@ -21,7 +21,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.attention._common import (
     MAX_DECODE_KV_TOKENS,
     PagedKV,
@@ -29,7 +29,6 @@ from harness.specs.attention._common import (
     attention_tolerance,
     build_paged_kv,
     decode_kv_lens,
-    exact_fp32,
     gather_kv,
     gqa_heads,
     torch_dtype,

@@ -23,7 +23,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.lora._common import SCALE, expand_math, lora_cases, token_lora_mapping
 
 
@@ -60,12 +60,8 @@ class LoraExpandSpec(KernelSpec):
         return torch.empty_like(inputs["base"])
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             return expand_math(inputs["buf"], inputs["lora_b"], inputs["mapping"], inputs["base"])
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
 
     def tolerance(self, dtype: str) -> Tolerance:
         # vLLM casts buf to the weight dtype (bf16) before the dot and stores bf16: ~3e-3 rel. norm; a missing

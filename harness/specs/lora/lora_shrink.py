@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.lora._common import SCALE, lora_cases, shrink_math, token_lora_mapping
 
 
@@ -54,12 +54,8 @@ class LoraShrinkSpec(KernelSpec):
         return torch.empty(p["S"], p["T"], p["r"], dtype=torch.float32, device=inputs["x"].device)
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             return shrink_math(inputs["x"], inputs["lora_a"], inputs["mapping"], inputs["scale"])
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
 
     def tolerance(self, dtype: str) -> Tolerance:
         # bf16 operands, fp32 accumulation (split-K partial sums add in fp32) and an fp32 output: ~1e-5; a wrong

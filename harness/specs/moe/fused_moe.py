@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 
 FP8_MAX = 448.0  # float8_e4m3fn
 BLOCK = 128
@@ -147,9 +147,7 @@ class FusedMoESpec(KernelSpec):
         fp8 = dtype == FP8
         m, k = h.shape
         out = torch.zeros(m, k, dtype=torch.float32, device=h.device)
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             for e in torch.unique(ids).tolist():
                 tok, slot = torch.nonzero(ids == e, as_tuple=True)
                 if fp8:
@@ -168,8 +166,6 @@ class FusedMoESpec(KernelSpec):
                     act = fake_quant_act(act.to(torch.bfloat16).float())
                 y = (act @ w2.t()) * wts[tok, slot][:, None]
                 out.index_add_(0, tok, y)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -31,7 +31,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 
 SYM, ZP = "w4a16", "w4a16_zp"
 CHECKPOINT_GROUP = 128
@@ -156,9 +156,7 @@ class FusedMoEWNA16Spec(KernelSpec):
         a, ids, wts = inputs["a"].float(), inputs["topk_ids"].long(), inputs["topk_weights"].float()
         m, top_k = ids.shape
         out = torch.zeros(m, top_k, n, dtype=torch.float32, device=a.device)
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             for e in torch.unique(ids).tolist():
                 tok, slot = torch.nonzero(ids == e, as_tuple=True)
                 rows = tok if p["layer"] == "gate_up" else tok * top_k + slot
@@ -166,8 +164,6 @@ class FusedMoEWNA16Spec(KernelSpec):
                 if p["layer"] == "down":
                     y = y * wts[tok, slot][:, None]
                 out[tok, slot] = y
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
         return out
 
     def tolerance(self, dtype: str) -> Tolerance:

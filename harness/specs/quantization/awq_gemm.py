@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.quantization._common import awq_cases, awq_dequant_ref, awq_weight_inputs
 
 GROUP = 128
@@ -65,12 +65,8 @@ class AwqGemmSpec(KernelSpec):
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
         w = awq_dequant_ref(inputs["qweight"], inputs["qzeros"], inputs["scales"])
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             return inputs["x"].float() @ w
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
 
     def tolerance(self, dtype: str) -> Tolerance:
         # the kernel dequantizes to fp16 (one rounding), accumulates in fp32, stores fp16 split-K partials and

@@ -22,7 +22,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.quantization._common import FP8_MAX, INT8_MAX, awq_cases, round_half_away
 
 INT8 = "int8_w8a8"
@@ -77,13 +77,9 @@ class TritonScaledMMSpec(KernelSpec):
         return torch.empty(a.shape[0], b.shape[0], dtype=torch.bfloat16, device=a.device)
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             # float64: int8 dot products reach K * 127^2, beyond fp32's exact integers
             acc = inputs["A"].double() @ inputs["B"].double().t()
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
         return (acc * inputs["sa"].double() * inputs["sb"].double().t()).float()
 
     def tolerance(self, dtype: str) -> Tolerance:

@@ -22,7 +22,7 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
 from harness.specs.moe.fused_moe import dequantize_weight_block, quantize_weight_block
 from harness.specs.quantization._common import FP8_MAX
 
@@ -100,12 +100,8 @@ class W8A8BlockFp8MatmulSpec(KernelSpec):
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
         a = dequantize_act_groups(inputs["A"], inputs["As"])
         b = dequantize_weight_block(inputs["B"][None], inputs["Bs"][None])[0]
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+        with exact_fp32():
             return a @ b.t()
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
 
     def tolerance(self, dtype: str) -> Tolerance:
         # fp8 products are exact in fp32 and the scales are applied per K block in fp32, so only accumulation

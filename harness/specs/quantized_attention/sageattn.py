@@ -21,8 +21,8 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_reference, exact_fp32, gqa_heads, torch_dtype
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
+from harness.specs.attention._common import attention_reference, gqa_heads, torch_dtype
 
 HEAD_DIMS = (64, 96, 128)
 K_OFFSET = 3.0  # per-channel key bias scale: several sigma, so unsmoothed per-block INT8 would lose resolution

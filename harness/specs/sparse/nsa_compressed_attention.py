@@ -22,8 +22,8 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_tolerance, exact_fp32, torch_dtype
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
+from harness.specs.attention._common import attention_tolerance, torch_dtype
 from harness.specs.sparse._nsa_common import KERNEL_SIZE, KERNEL_STRIDE, nsa_heads, prefill_lengths
 
 

@@ -23,8 +23,8 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.attention._common import attention_tolerance, exact_fp32, torch_dtype
+from harness.spec import Case, Inputs, KernelSpec, Tolerance, exact_fp32
+from harness.specs.attention._common import attention_tolerance, torch_dtype
 from harness.specs.sparse._nsa_common import BLOCK_SIZE, TOP_N, nsa_heads, prefill_lengths
 
 #: fp32 score elements per reference chunk ([G, chunk, T]); 2^26 x 4 bytes = 256 MiB
