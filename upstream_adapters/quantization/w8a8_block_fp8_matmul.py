@@ -30,53 +30,53 @@ def _pick(configs: dict[int, Any] | None, m: int) -> dict[str, Any] | None:
     return dict(configs[min(configs.keys(), key=lambda b: abs(b - m))])
 
 
-class VllmW8A8BlockFp8Matmul(UpstreamImpl):
+class _BlockFp8Matmul(UpstreamImpl):
+    """Both upstreams' flow: look up the tuned entry for (N, K) the way the launcher does, call the public
+    launcher, copy its freshly allocated C into the spec's buffer.  Subclasses name the module, the launcher, where
+    the tuned files live and how the upstream spells the block shape in their names."""
+
     kernel = KERNEL
-    provider = "vllm"
     dtypes = (FP8,)
-    package = "vllm"
+    launcher_name: str
+    config_dir: str
+    block_shape: str  # as in the tuned file names
+    launcher_note: str
+
+    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+        mod = self.mod(self.modules[0])
+        a, b, a_s, b_s = inputs["A"], inputs["B"], inputs["As"], inputs["Bs"]
+        n, k = b.shape
+        config = _pick(mod.get_w8a8_block_fp8_configs(n, k, BLOCK, BLOCK), a.shape[0])
+        name = f"N={n},K={k},device_name=<gpu>,dtype=fp8_w8a8,block_shape={self.block_shape}.json"
+        source = (f"{self.package} tuned: {self.config_dir}/{name}" if config
+                  else f"{self.package} {DEFAULT_NOTE}")
+        launcher = getattr(mod, self.launcher_name)
+
+        def fn() -> None:
+            out.copy_(launcher(a, b, a_s, b_s, [BLOCK, BLOCK], output_dtype=torch.bfloat16))
+
+        return Prepared(fn, {"config": config or "launcher default", "config_source": source,
+                             "notes": self.notes(self.launcher_note)})
+
+
+class VllmW8A8BlockFp8Matmul(_BlockFp8Matmul):
+    provider = package = "vllm"
     modules = (VLLM_FP8,)
-
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        fp8u = self.mod(VLLM_FP8)
-        a, b, a_s, b_s = inputs["A"], inputs["B"], inputs["As"], inputs["Bs"]
-        n, k = b.shape
-        config = _pick(fp8u.get_w8a8_block_fp8_configs(n, k, BLOCK, BLOCK), a.shape[0])
-        name = f"N={n},K={k},device_name=<gpu>,dtype=fp8_w8a8,block_shape=[{BLOCK},{BLOCK}].json"
-        source = f"vllm tuned: quantization/utils/configs/{name}" if config else f"vllm {DEFAULT_NOTE}"
-        launcher = fp8u.w8a8_triton_block_scaled_mm
-
-        def fn() -> None:
-            out.copy_(launcher(a, b, a_s, b_s, [BLOCK, BLOCK], output_dtype=torch.bfloat16))
-
-        return Prepared(fn, {"config": config or "launcher default", "config_source": source,
-                             "notes": self.notes("public launcher w8a8_triton_block_scaled_mm; result copied "
-                                                 "into the spec's buffer (launcher allocates C)")})
+    launcher_name = "w8a8_triton_block_scaled_mm"
+    config_dir = "quantization/utils/configs"
+    block_shape = f"[{BLOCK},{BLOCK}]"
+    launcher_note = ("public launcher w8a8_triton_block_scaled_mm; result copied into the spec's buffer "
+                     "(launcher allocates C)")
 
 
-class SglangW8A8BlockFp8Matmul(UpstreamImpl):
-    kernel = KERNEL
-    provider = "sglang"
-    dtypes = (FP8,)
-    package = "sglang"
+class SglangW8A8BlockFp8Matmul(_BlockFp8Matmul):
+    provider = package = "sglang"
     modules = (SGL_GEMM,)
-
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        gemm = self.mod(SGL_GEMM)
-        a, b, a_s, b_s = inputs["A"], inputs["B"], inputs["As"], inputs["Bs"]
-        n, k = b.shape
-        config = _pick(gemm.get_w8a8_block_fp8_configs(n, k, BLOCK, BLOCK), a.shape[0])
-        name = f"N={n},K={k},device_name=<gpu>,dtype=fp8_w8a8,block_shape=[{BLOCK}, {BLOCK}].json"
-        source = f"sglang tuned: kernels/ops/gemm/configs/{name}" if config else f"sglang {DEFAULT_NOTE}"
-        launcher = gemm.w8a8_block_fp8_matmul_triton
-
-        def fn() -> None:
-            out.copy_(launcher(a, b, a_s, b_s, [BLOCK, BLOCK], output_dtype=torch.bfloat16))
-
-        return Prepared(fn, {"config": config or "launcher default", "config_source": source,
-                             "notes": self.notes("public launcher w8a8_block_fp8_matmul_triton (picks its hopper "
-                                                 "split-K/swap-AB kernel when the tuned entry asks for it); "
-                                                 "result copied into the spec's buffer")})
+    launcher_name = "w8a8_block_fp8_matmul_triton"
+    config_dir = "kernels/ops/gemm/configs"
+    block_shape = f"[{BLOCK}, {BLOCK}]"
+    launcher_note = ("public launcher w8a8_block_fp8_matmul_triton (picks its hopper split-K/swap-AB kernel when "
+                     "the tuned entry asks for it); result copied into the spec's buffer")
 
 
 IMPLS = [VllmW8A8BlockFp8Matmul(), SglangW8A8BlockFp8Matmul()]
