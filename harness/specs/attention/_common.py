@@ -186,3 +186,13 @@ def attention_tolerance(dtype: str) -> tuple[float, str]:
     return 1e-4, "fp32 (TF32 may be used by tl.dot)"
 
 
+def causal_chunk_flops(q_lens: list[int], kv_lens: list[int], hq: int, d: int) -> float:
+    """QK^T and PV FLOPs of causal attention where each sequence's q_len new tokens are its last ones: each new
+    token sees the context before the chunk plus the chunk up to itself."""
+    pairs = sum(q * (n - q) + q * (q + 1) / 2 for q, n in zip(q_lens, kv_lens))
+    return 4.0 * pairs * hq * d
+
+
+def chunk_attention_bytes(q_lens: list[int], kv_lens: list[int], hq: int, hkv: int, d: int, elt: int) -> float:
+    """Fewest bytes of that attention: every sequence's K and V once, q read and out written once."""
+    return 2.0 * sum(kv_lens) * hkv * d * elt + 2.0 * sum(q_lens) * hq * d * elt

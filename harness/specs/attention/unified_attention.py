@@ -28,6 +28,8 @@ from harness.specs.attention._common import (
     attention_reference,
     attention_tolerance,
     build_paged_kv,
+    causal_chunk_flops,
+    chunk_attention_bytes,
     decode_kv_lens,
     gather_kv,
     gqa_heads,
@@ -107,15 +109,12 @@ class UnifiedAttentionSpec(KernelSpec):
 
     def flops(self, case: Case) -> float:
         p = case.params
-        q_lens, kv_lens = lengths(p)
-        pairs = sum(q * (n - q) + q * (q + 1) / 2 for q, n in zip(q_lens, kv_lens))
-        return 4.0 * pairs * p["Hq"] * p["D"]
+        return causal_chunk_flops(*lengths(p), p["Hq"], p["D"])
 
     def bytes(self, case: Case, dtype: str) -> float:
+        # every sequence's K/V once (a chunk's own from wherever the kernel reads it), q and out
         p = case.params
-        elt = torch_dtype(dtype, self.id).itemsize
-        q_lens, kv_lens = lengths(p)
-        return 2.0 * sum(kv_lens) * p["Hkv"] * p["D"] * elt + 2.0 * sum(q_lens) * p["Hq"] * p["D"] * elt
+        return chunk_attention_bytes(*lengths(p), p["Hq"], p["Hkv"], p["D"], torch_dtype(dtype, self.id).itemsize)
 
 
 SPEC = UnifiedAttentionSpec()
