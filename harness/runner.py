@@ -124,16 +124,19 @@ class Runner:
         jobs = max(1, self.opts.jobs)
         if jobs > 1 and not self.opts.check_only:
             raise ValueError("jobs > 1 is for correctness-only runs: concurrent kernels disturb each other's timings")
-        if jobs == 1:
+        def slot_env(s: int) -> dict[str, str]:
+            return {"CUDA_VISIBLE_DEVICES": self.opts.gpus[s % len(self.opts.gpus)]} if self.opts.gpus else {}
+
+        if jobs == 1:  # one group after another in this thread (timed runs must never overlap)
             for (impl, kernel), items in groups.items():
-                self._run_group(impl, kernel, items)
+                self._run_group(impl, kernel, items, slot_env(0))
             return self.counts
         # a fixed pool of job slots; slot s always uses the same GPU, groups are taken in plan order
         queue = list(groups.items())
         take = threading.Lock()
 
         def slot(s: int) -> None:
-            env = {"CUDA_VISIBLE_DEVICES": self.opts.gpus[s % len(self.opts.gpus)]} if self.opts.gpus else {}
+            env = slot_env(s)
             while True:
                 with take:
                     if not queue:
