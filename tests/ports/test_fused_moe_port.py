@@ -305,3 +305,28 @@ def test_shipped_h100_entries_only_drop_default_host_descriptors() -> None:
     values = [cfg.get("host_tensor_descriptors") for entry in data.values() for name, cfg in entry.items()
               if not name.startswith("_")]
     assert values and all(v in (None, False) for v in values)
+
+
+def test_tune_worst_first_orders_buckets_by_port_vs_best_upstream(tmp_path: Path) -> None:
+    """--worst-first: the bucket where Helion trails the fastest upstream most comes first; unmeasured last."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import tune
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from harness.results import RunWriter
+
+    def case(m: int, e: int) -> Case:
+        return Case("toy", "decode", {"M": m, "E": e, "top_k": 2, "K": 64, "N": 32, "tp": 1})
+
+    writer = RunWriter(tmp_path / "run", {"seed": 0})
+    times = {8: {"helion": 10.0, "vllm": 20.0, "sglang": 30.0},  # Helion 2x faster than the best upstream
+             32: {"helion": 30.0, "vllm": 20.0, "sglang": 25.0}}  # Helion 1.5x slower than the best
+    for m, by_impl in times.items():
+        for impl, us in by_impl.items():
+            writer.add({"kernel": "fused_moe", "category": "moe", "impl": impl, "model": "toy", "regime": "decode",
+                        "shape": case(m, 4).shape_json(), "dtype": "bf16", "status": "ok", "median_us": us})
+    plan = [(_configs.bucket_key(fm.case_dims(c), "bf16"), "bf16", c) for c in (case(8, 4), case(32, 4), case(8, 6))]
+    ordered = tune.order_worst_first(plan, tmp_path / "run", "fused_moe", fm.case_dims)
+    assert [c.params["M"] for _, _, c in ordered] == [32, 8, 8]
+    assert ordered[-1][2].params["E"] == 6  # not measured in the run: last
