@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness import registry
-from harness.results import RunWriter, token_count
+from harness.results import RunWriter
 from harness.shapes import ModelShapes
 from harness.worker import MARK
 
@@ -75,7 +75,7 @@ def plan_rows(kernels: list[str], models: list[ModelShapes], impls: list[str] | 
         provs = [p for p in registry.providers(k) if impls is None or p in impls]
         for m in models:
             for case in spec.cases(m, quick=quick):
-                n = token_count(case.params)
+                n = None if spec.token_dim is None else int(case.params[spec.token_dim])
                 if tokens is not None and n is not None and n not in tokens:  # no token axis: not filtered
                     continue
                 for dtype in spec.dtypes:

@@ -36,6 +36,23 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg[0][:300] if msg else ''}".rstrip(": ")
 
 
+def rewrite_inputs(spec, inputs, case, dtype: str, device, seed: int) -> list[str]:
+    """Overwrite the spec's data inputs in place (same storage, fresh values from `seed`): what `prepare` saw is
+    gone, so an impl whose callable does not read its inputs (the answer computed in `prepare`, a cached
+    output) is caught by the next check.  Returns the names it could not rewrite (a fresh draw of another
+    shape, e.g. ragged lengths)."""
+    fresh = spec.make_inputs(case, dtype, device, seed)
+    skipped = []
+    for name in spec.data_inputs(inputs):
+        new = fresh.get(name)
+        old = inputs[name]
+        if not isinstance(new, type(old)) or new.shape != old.shape or new.dtype != old.dtype:
+            skipped.append(name)
+            continue
+        old.copy_(new)
+    return skipped
+
+
 def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple[dict[str, Any], list[float]]:
     import torch
 
@@ -50,7 +67,12 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     out = spec.make_output(inputs, case, dtype)
     ref = spec.reference(inputs, case, dtype)
     tol = spec.tolerance(dtype)
-    row["tol"] = tol.rel
+    row["tol"] = (tol if isinstance(tol, correctness.Tolerance) else max(tol.values(), key=lambda t: t.rel)).rel
+
+    def failed(what: str, check) -> tuple[dict[str, Any], list[float]]:
+        row.update(status="incorrect", error=f"{what}: {check.reason}" if what else check.reason,
+                   rel_err=check.rel_err, max_abs_err=check.max_abs_err)
+        return row, []
 
     t0 = time.perf_counter()
     prepared = impl.prepare(inputs, out, case, dtype)
@@ -62,14 +84,21 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     first_s = time.perf_counter() - t0
     row.update(max_abs_err=check.max_abs_err, rel_err=check.rel_err)
     if not check.ok:
-        row.update(status="incorrect", error=check.reason)
-        return row, []
+        return failed("", check)
+    # no work in prepare: the same callable on new values in the same input storage
+    skipped = rewrite_inputs(spec, inputs, case, dtype, device, seed ^ 0x5EED)
+    ref = spec.reference(inputs, case, dtype)
+    check = correctness.check_call(prepared.fn, out, ref, tol)
+    if not check.ok:
+        return failed("inputs rewritten after prepare", check)
+    if skipped:
+        row["notes"] = "; ".join(x for x in (row.get("notes"), f"not rewritten after prepare: {', '.join(skipped)}")
+                                 if x)
     if task.get("check_only"):  # correctness sweep: the gate on two seeds, no timing
-        for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
+        for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, inputs):
             check = correctness.check_call(fn, o, r, tol)
             if not check.ok:
-                row.update(status="incorrect", error=f"{what}: {check.reason}")
-                return row, []
+                return failed(what, check)
         row["status"] = "ok"
         return row, []
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
@@ -93,13 +122,12 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     if dt.graph_error:
         row["notes"] = "; ".join(x for x in (row.get("notes"), f"graph capture failed: {dt.graph_error}") if x)
 
-    # the timed callable must still be right afterwards, and on fresh inputs with a new seed
-    for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
+    # the timed callable must still be right afterwards (on new values again: a cached output fails), and on
+    # fresh inputs with a new seed
+    for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, inputs):
         check = correctness.check_call(fn, o, r, tol)
         if not check.ok:
-            row.update(status="incorrect", error=f"{what}: {check.reason}", rel_err=check.rel_err,
-                       max_abs_err=check.max_abs_err)
-            return row, []
+            return failed(what, check)
     med = dt.median_us
     row.update(status="ok", median_us=med, p20_us=dt.p20_us, p80_us=dt.p80_us, n_samples=len(dt.samples_us),
                timing_method=dt.method)
@@ -109,8 +137,11 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     return row, dt.samples_us
 
 
-def _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, ref):
-    yield "after timing", prepared.fn, out, ref
+def _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, inputs):
+    """(what, callable, outputs, reference) of the checks after the first: the prepared callable once more on
+    rewritten inputs, then (unless disabled) a fresh prepare on a second seed."""
+    rewrite_inputs(spec, inputs, case, dtype, device, seed ^ 0xC0FFEE)
+    yield "again after timing, on rewritten inputs", prepared.fn, out, spec.reference(inputs, case, dtype)
     if task.get("recheck_seed", True):
         seed2 = (seed + 0x9E3779B1) % (1 << 31)
         inputs2 = spec.make_inputs(case, dtype, device, seed2)

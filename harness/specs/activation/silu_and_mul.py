@@ -26,6 +26,7 @@ class SiluAndMulSpec(KernelSpec):
     id = "silu_and_mul"
     category = "activation"
     catalog_rows = (74,)
+    token_dim = 'R'
     title = "SiLU(gate) * up over a [gate | up] row"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

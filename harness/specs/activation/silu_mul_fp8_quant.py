@@ -36,6 +36,7 @@ class SiluMulFp8QuantSpec(KernelSpec):
     id = "silu_mul_fp8_quant"
     category = "activation"
     catalog_rows = (75,)
+    token_dim = 'tokens'
     title = "SiLU-and-mul + per-token-group-128 FP8 quantization (column-major scales)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

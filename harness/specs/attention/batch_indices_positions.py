@@ -38,6 +38,7 @@ class BatchIndicesPositionsSpec(KernelSpec):
     id = "batch_indices_positions"
     category = "attention"
     catalog_rows = (86,)
+    token_dim = 'B'
     title = "Ragged append indptr -> per-token batch index and KV position"
     dtypes: ClassVar[tuple[str, ...]] = ("int32",)
 

@@ -84,6 +84,7 @@ class ChunkedPrefillPagedDecodeSpec(KernelSpec):
     id = "chunked_prefill_paged_decode"
     category = "attention"
     catalog_rows = (14,)
+    token_dim = 'B'
     title = "Mixed chunked-prefill + decode batch over vLLM's legacy paged KV layout (GQA, causal)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

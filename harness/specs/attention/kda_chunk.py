@@ -34,6 +34,7 @@ class KdaChunkSpec(KernelSpec):
     id = "kda_chunk"
     category = "attention"
     catalog_rows = (7, 9)
+    token_dim = 'S'
     title = "KDA chunked prefill (varlen, cached initial state)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

@@ -74,6 +74,7 @@ class KdaFusedRecurrentSpec(KernelSpec):
     id = "kda_fused_recurrent"
     category = "attention"
     catalog_rows = (6,)
+    token_dim = 'T'
     title = "KDA recurrent decode step (gated delta rule with per-channel decay, fp32 state)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

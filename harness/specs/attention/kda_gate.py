@@ -36,6 +36,7 @@ class KdaGateSpec(KernelSpec):
     id = "kda_gate"
     category = "attention"
     catalog_rows = (8,)
+    token_dim = 'T'
     title = "KDA forget gate: -exp(A_log) * softplus(g + dt_bias)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

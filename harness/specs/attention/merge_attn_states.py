@@ -35,6 +35,7 @@ class MergeAttnStatesSpec(KernelSpec):
     id = "merge_attn_states"
     category = "attention"
     catalog_rows = (18, 15)
+    token_dim = 'T'
     title = "Merge two partial attention outputs by their log-sum-exps"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

@@ -35,6 +35,7 @@ class MergeStateInPlaceSpec(KernelSpec):
     id = "merge_state_in_place"
     category = "attention"
     catalog_rows = (16,)
+    token_dim = 'T'
     title = "Merge an attention state into another in place, under a token mask"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

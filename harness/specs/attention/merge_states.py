@@ -32,6 +32,7 @@ class MergeStatesSpec(KernelSpec):
     id = "merge_states"
     category = "attention"
     catalog_rows = (17,)
+    token_dim = 'T'
     title = "Merge S partial attention outputs by their log-sum-exps"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

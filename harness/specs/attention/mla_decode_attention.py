@@ -46,6 +46,7 @@ class MlaDecodeAttentionSpec(KernelSpec):
     id = "mla_decode_attention"
     category = "attention"
     catalog_rows = (2, 3, 10, 11, 79)
+    token_dim = 'B'
     title = "MLA decode attention, absorbed MQA form over a paged latent cache"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

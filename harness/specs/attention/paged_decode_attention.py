@@ -49,6 +49,7 @@ class PagedDecodeAttentionSpec(KernelSpec):
     id = "paged_decode_attention"
     category = "attention"
     catalog_rows = (10, 11, 79)
+    token_dim = 'B'
     title = "Paged-KV decode attention (GQA, split-KV)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

@@ -44,6 +44,7 @@ class PrefillAttentionSpec(KernelSpec):
     id = "prefill_attention"
     category = "attention"
     catalog_rows = (1, 12)
+    token_dim = 'S'
     title = "Varlen causal prefill attention (GQA, packed Q/K/V)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

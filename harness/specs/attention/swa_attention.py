@@ -107,6 +107,7 @@ class SwaAttentionSpec(KernelSpec):
     id = "swa_attention"
     category = "attention"
     catalog_rows = (4,)
+    token_dim = 'T'
     title = "Sliding-window self-attention forward (two-sided window |i - j| <= W/2, MHA)"
     dtypes: ClassVar[tuple[str, ...]] = ("fp16",)
 

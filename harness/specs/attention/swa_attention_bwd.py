@@ -45,6 +45,7 @@ class SwaAttentionBwdSpec(KernelSpec):
     id = "swa_attention_bwd"
     category = "attention"
     catalog_rows = (5,)
+    token_dim = 'T'
     title = "Sliding-window self-attention backward (dq, dk, dv from dO; two-sided window, MHA)"
     dtypes: ClassVar[tuple[str, ...]] = ("fp16",)
 

@@ -52,6 +52,7 @@ class UnifiedAttentionSpec(KernelSpec):
     id = "unified_attention"
     category = "attention"
     catalog_rows = (13, 80, 81)
+    token_dim = 'B'
     title = "Paged causal attention over a mixed decode / chunked-prefill batch (GQA)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

@@ -67,6 +67,7 @@ class CausalConv1dSpec(KernelSpec):
     id = "causal_conv1d"
     category = "linear"
     catalog_rows = (85,)
+    token_dim = 'T'
     title = "Causal depthwise conv1d + SiLU, prefill (varlen)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -26,6 +26,7 @@ class CausalConv1dUpdateSpec(KernelSpec):
     id = "causal_conv1d_update"
     category = "linear"
     catalog_rows = (85,)
+    token_dim = 'batch'
     title = "Causal depthwise conv1d + SiLU, decode update (rolling conv state)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

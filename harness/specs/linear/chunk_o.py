@@ -41,6 +41,7 @@ class ChunkOSpec(KernelSpec):
     id = "chunk_o"
     category = "linear"
     catalog_rows = (25,)
+    token_dim = 'T'
     title = "Chunked linear-attention output: inter-chunk (q h) + gated intra-chunk (q k^T) v"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

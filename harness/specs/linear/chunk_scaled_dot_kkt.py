@@ -62,6 +62,7 @@ class ChunkScaledDotKKTSpec(KernelSpec):
     id = "chunk_scaled_dot_kkt"
     category = "linear"
     catalog_rows = (103,)
+    token_dim = 'T'
     title = "Chunk-scaled beta K K^T with gate decay (gated delta rule WY step)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)  # k / beta dtype; A is fp32 as the GDN pipelines request it
 

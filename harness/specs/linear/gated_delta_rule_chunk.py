@@ -45,6 +45,7 @@ class GatedDeltaRuleChunkSpec(KernelSpec):
     id = "gated_delta_rule_chunk"
     category = "linear"
     catalog_rows = (21, 20)
+    token_dim = 'T'
     title = "Gated delta rule, chunked forward (Gated DeltaNet prefill)"
     # vLLM and SGLang assert q.dtype != float32; fp16 adds nothing the serving stacks use
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)

@@ -38,6 +38,7 @@ class GatedDeltaRuleRecurrentSpec(KernelSpec):
     id = "gated_delta_rule_recurrent"
     category = "linear"
     catalog_rows = (21,)
+    token_dim = 'N'
     title = "Gated delta rule, fused recurrent decode step (Gated DeltaNet decode)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -41,6 +41,7 @@ class GLAChunkSpec(KernelSpec):
     id = "gla_chunk"
     category = "linear"
     catalog_rows = (23,)
+    token_dim = 'T'
     title = "Gated linear attention (GLA), chunked forward"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -23,6 +23,7 @@ class GLARecurrentSpec(KernelSpec):
     id = "gla_recurrent"
     category = "linear"
     catalog_rows = (24,)
+    token_dim = 'N'
     title = "Gated linear attention (GLA), fused recurrent decode step"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

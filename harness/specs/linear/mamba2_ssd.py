@@ -46,6 +46,7 @@ class Mamba2SSDSpec(KernelSpec):
     id = "mamba2_ssd"
     category = "linear"
     catalog_rows = (30, 96, 99, 100, 101)
+    token_dim = 'T'
     title = "Mamba-2 SSD chunk scan, combined forward (chunk cumsum, states, state passing, scan)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

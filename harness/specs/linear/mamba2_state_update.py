@@ -30,6 +30,7 @@ class Mamba2StateUpdateSpec(KernelSpec):
     id = "mamba2_state_update"
     category = "linear"
     catalog_rows = (84,)
+    token_dim = 'batch'
     title = "Mamba-2 selective state update (decode step)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -27,6 +27,7 @@ class RWKV4RecurrentSpec(KernelSpec):
     id = "rwkv4_recurrent"
     category = "linear"
     catalog_rows = (29,)
+    token_dim = 'T'
     title = "RWKV-4 WKV fused recurrent forward (channel-wise, stabilized)"
     dtypes: ClassVar[tuple[str, ...]] = ("fp32",)  # the RWKV-4 WKV runs in fp32 (its state is exp-scaled)
 

@@ -38,6 +38,7 @@ class RWKV6RecurrentSpec(KernelSpec):
     id = "rwkv6_recurrent"
     category = "linear"
     catalog_rows = (27,)
+    token_dim = 'T'
     title = "RWKV-6 fused recurrent forward (data-dependent decay, bonus u)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -33,6 +33,7 @@ class RWKV7RecurrentSpec(KernelSpec):
     id = "rwkv7_recurrent"
     category = "linear"
     catalog_rows = (28,)
+    token_dim = 'T'
     title = "RWKV-7 fused recurrent forward (diagonal-plus-low-rank state transition)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -26,6 +26,7 @@ class SolveTrilSpec(KernelSpec):
     id = "solve_tril"
     category = "linear"
     catalog_rows = (26,)
+    token_dim = 'T'
     title = "Blockwise (I + A)^-1 of strictly lower-triangular 64x64 chunk blocks"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)  # output dtype; A is fp32
 

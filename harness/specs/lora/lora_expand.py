@@ -31,6 +31,7 @@ class LoraExpandSpec(KernelSpec):
     id = "lora_expand"
     category = "lora"
     catalog_rows = (72, 73)  # 73: kernel_utils do_expand_kernel/mm_k, the body of this kernel
+    token_dim = 'T'
     title = "Multi-LoRA expand: y = base + buf @ B[adapter].T per slice"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -26,6 +26,7 @@ class LoraShrinkSpec(KernelSpec):
     id = "lora_shrink"
     category = "lora"
     catalog_rows = (90, 73)  # 73: kernel_utils do_shrink_kernel/mm_k, the body of this kernel
+    token_dim = 'T'
     title = "Multi-LoRA shrink: per-token x @ A[adapter].T, scaled, into an fp32 buffer"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -11,6 +11,7 @@ from harness.specs.lora._sglang import SglangExpandSpec
 class SglangChunkedLoraExpandSpec(SglangExpandSpec):
     id = "sglang_chunked_lora_expand"
     catalog_rows = (91,)
+    token_dim = 'T'
     title = "SGLang chunked SGMV LoRA expand: y = base + scaling * xa @ B[adapter].T per slice"
     layers = ("proj", "qkv", "gate_up")
 

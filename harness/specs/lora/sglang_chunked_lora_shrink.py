@@ -10,6 +10,7 @@ from harness.specs.lora._sglang import SglangShrinkSpec
 class SglangChunkedLoraShrinkSpec(SglangShrinkSpec):
     id = "sglang_chunked_lora_shrink"
     catalog_rows = (92,)
+    token_dim = 'T'
     title = "SGLang chunked SGMV LoRA shrink: x @ A[adapter].T per stacked slice, bf16, unscaled"
     layers = ("proj", "qkv", "gate_up")
 

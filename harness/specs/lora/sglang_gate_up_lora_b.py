@@ -11,6 +11,7 @@ from harness.specs.lora._sglang import SglangExpandSpec
 class SglangGateUpLoraBSpec(SglangExpandSpec):
     id = "sglang_gate_up_lora_b"
     catalog_rows = (94,)
+    token_dim = 'T'
     title = "SGLang gate/up LoRA B: y = base + scaling * xa @ B[adapter].T over gate/up slices"
     layers = ("gate_up",)
 

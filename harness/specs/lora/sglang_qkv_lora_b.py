@@ -10,6 +10,7 @@ from harness.specs.lora._sglang import SglangExpandSpec
 class SglangQkvLoraBSpec(SglangExpandSpec):
     id = "sglang_qkv_lora_b"
     catalog_rows = (93,)
+    token_dim = 'T'
     title = "SGLang QKV LoRA B: y = base + scaling * xa @ B[adapter].T over q/k/v slices"
     layers = ("qkv",)
 

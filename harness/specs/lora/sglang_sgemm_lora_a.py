@@ -10,6 +10,7 @@ from harness.specs.lora._sglang import SglangShrinkSpec
 class SglangSgemmLoraASpec(SglangShrinkSpec):
     id = "sglang_sgemm_lora_a"
     catalog_rows = (95,)
+    token_dim = 'T'
     title = "SGLang segmented-GEMM LoRA A: x @ A[adapter].T per stacked slice, bf16, unscaled"
     layers = ("proj", "qkv", "gate_up")
 

@@ -10,6 +10,7 @@ from harness.specs.lora._sglang import SglangExpandSpec
 class SglangSgemmLoraBSpec(SglangExpandSpec):
     id = "sglang_sgemm_lora_b"
     catalog_rows = (95,)
+    token_dim = 'T'
     title = "SGLang segmented-GEMM LoRA B: y = base + scaling * xa @ B[adapter].T"
     layers = ("proj",)
 

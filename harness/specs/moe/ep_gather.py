@@ -33,6 +33,7 @@ class EpGatherSpec(KernelSpec):
     id = "ep_gather"
     category = "moe"
     catalog_rows = (46, 47)
+    token_dim = 'T'
     title = "EP MoE unpermute + weighted top-k reduce of local experts' outputs"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

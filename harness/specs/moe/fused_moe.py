@@ -70,6 +70,7 @@ class FusedMoESpec(KernelSpec):
     id = "fused_moe"
     category = "moe"
     catalog_rows = (41, 42)
+    token_dim = 'M'
     title = "Fused MoE experts (gate-up GEMM, SiLU-and-mul, down GEMM, top-k weighting)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", FP8)
 

@@ -95,6 +95,7 @@ class FusedMoEWNA16Spec(KernelSpec):
     id = "fused_moe_wna16"
     category = "moe"
     catalog_rows = (43,)
+    token_dim = 'M'
     title = "Fused-MoE grouped GEMM, int4 group-quantized weights (GPTQ/AWQ), bf16 activations"
     dtypes: ClassVar[tuple[str, ...]] = (SYM, ZP)
 

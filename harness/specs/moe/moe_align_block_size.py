@@ -48,6 +48,7 @@ class MoeAlignBlockSizeSpec(KernelSpec):
     id = "moe_align_block_size"
     category = "moe"
     catalog_rows = (44,)
+    token_dim = 'M'
     title = "MoE routing alignment: expert-sorted, block-padded slot layout"
     dtypes: ClassVar[tuple[str, ...]] = ("int32",)
 

@@ -29,6 +29,7 @@ class MoePermuteSpec(KernelSpec):
     id = "moe_permute"
     category = "moe"
     catalog_rows = (82,)
+    token_dim = 'T'
     title = "MoE permute: copy each token to its top-k expert-sorted rows"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -52,6 +52,7 @@ class MoeRouterSpec(KernelSpec):
     id = "moe_router"
     category = "moe"
     catalog_rows = (83,)
+    token_dim = 'T'
     title = "Fused MoE router: GEMM, logit soft-cap, softmax top-k (dense [T, E] weights)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

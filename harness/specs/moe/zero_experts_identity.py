@@ -32,6 +32,7 @@ class ZeroExpertsIdentitySpec(KernelSpec):
     id = "zero_experts_identity"
     category = "moe"
     catalog_rows = (45,)
+    token_dim = 'T'
     title = "Zero-expert identity contribution: router-weighted copy of the token for zero experts"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -25,6 +25,7 @@ class AddRmsNormSpec(KernelSpec):
     id = "add_rms_norm"
     category = "normalization"
     catalog_rows = (76,)
+    token_dim = 'T'
     title = "Residual add (fp32 residual) + RMSNorm, Mamba block pre-norm"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

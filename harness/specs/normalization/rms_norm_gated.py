@@ -24,6 +24,7 @@ class RmsNormGatedSpec(KernelSpec):
     id = "rms_norm_gated"
     category = "normalization"
     catalog_rows = (77,)
+    token_dim = 'T'
     title = "Gated RMSNorm (x * silu(z), grouped RMS, weight), Mamba-2 mixer output norm"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

@@ -30,6 +30,7 @@ class AwqDequantizeSpec(KernelSpec):
     id = "awq_dequantize"
     category = "quantization"
     catalog_rows = (59, 60)
+    token_dim = None
     title = "AWQ int4 weight dequantization (group 128) to fp16"
     dtypes: ClassVar[tuple[str, ...]] = ("fp16",)
 

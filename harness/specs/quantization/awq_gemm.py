@@ -31,6 +31,7 @@ class AwqGemmSpec(KernelSpec):
     id = "awq_gemm"
     category = "quantization"
     catalog_rows = (87,)
+    token_dim = 'M'
     title = "AWQ int4 x fp16 GEMM (group 128), decode sizes"
     dtypes: ClassVar[tuple[str, ...]] = ("fp16",)
 

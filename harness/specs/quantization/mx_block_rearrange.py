@@ -48,6 +48,7 @@ class MxBlockRearrangeSpec(KernelSpec):
     id = "mx_block_rearrange"
     category = "quantization"
     catalog_rows = (71,)
+    token_dim = 'R'
     title = "MX block-scale swizzle into the cuBLAS 128x4 block-scaling layout"
     dtypes: ClassVar[tuple[str, ...]] = ("uint8",)
 

@@ -26,6 +26,7 @@ from harness.specs.quantization._common import GroupQuantSpec, fp8_group_qdq
 class PerTokenGroupQuantFp8Spec(GroupQuantSpec):
     id = "per_token_group_quant_fp8"
     catalog_rows = (65, 67)
+    token_dim = 'T'
     title = "Per-token-group FP8 (e4m3) activation quantization, group 128"
 
     def qdq(self, x: torch.Tensor, group: int) -> torch.Tensor:

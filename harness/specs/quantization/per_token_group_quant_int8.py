@@ -24,6 +24,7 @@ from harness.specs.quantization._common import GroupQuantSpec, int8_group_qdq
 class PerTokenGroupQuantInt8Spec(GroupQuantSpec):
     id = "per_token_group_quant_int8"
     catalog_rows = (62, 64)
+    token_dim = 'T'
     title = "Per-token-group INT8 activation quantization, group 128 (truncating cast)"
 
     def qdq(self, x: torch.Tensor, group: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ from harness.specs.quantization.per_token_group_quant_int8 import PerTokenGroupQ
 class PerTokenGroupQuantInt8ColMajorSpec(PerTokenGroupQuantInt8Spec):
     id = "per_token_group_quant_int8_colmajor"
     catalog_rows = (70,)
+    token_dim = 'T'
     title = "Per-token-group INT8 activation quantization, group 128, column-major scales (truncating cast)"
 
 

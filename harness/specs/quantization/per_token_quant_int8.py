@@ -27,6 +27,7 @@ class PerTokenQuantInt8Spec(KernelSpec):
     id = "per_token_quant_int8"
     category = "quantization"
     catalog_rows = (61,)
+    token_dim = 'T'
     title = "Per-token INT8 activation quantization (rounding)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

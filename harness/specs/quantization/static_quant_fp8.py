@@ -40,6 +40,7 @@ class StaticQuantFp8Spec(KernelSpec):
     id = "static_quant_fp8"
     category = "quantization"
     catalog_rows = (69,)
+    token_dim = 'T'
     title = "Static per-tensor FP8 (e4m3) activation quantization with a calibrated scale"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

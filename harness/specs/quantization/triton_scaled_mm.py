@@ -43,6 +43,7 @@ class TritonScaledMMSpec(KernelSpec):
     id = "triton_scaled_mm"
     category = "quantization"
     catalog_rows = (88,)
+    token_dim = 'M'
     title = "W8A8 GEMM with per-token activation and per-channel weight scales (int8 / fp8), bf16 out"
     dtypes: ClassVar[tuple[str, ...]] = (INT8, FP8)
 

@@ -51,6 +51,7 @@ class W8A8BlockFp8MatmulSpec(KernelSpec):
     id = "w8a8_block_fp8_matmul"
     category = "quantization"
     catalog_rows = (66, 68)
+    token_dim = 'M'
     title = "W8A8 block-FP8 GEMM (128x128 weight blocks, per-token-group-128 activations), bf16 out"
     dtypes: ClassVar[tuple[str, ...]] = (FP8,)
 

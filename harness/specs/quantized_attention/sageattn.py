@@ -32,6 +32,7 @@ class SageAttnSpec(KernelSpec):
     id = "sageattn"
     category = "quantized_attention"
     catalog_rows = (37, 38, 39)
+    token_dim = 'S'
     title = "SageAttention: INT8 per-block Q/K attention (smoothed K, fp16 PV)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

@@ -16,6 +16,7 @@ from harness.specs.sampling._common import EagleSpec
 class EaglePrepareInputsPaddedSpec(EagleSpec):
     id = "eagle_prepare_inputs_padded"
     catalog_rows = (53,)
+    token_dim = 'B'
     title = "EAGLE token index to sample and rejected-token counts after verification"
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:

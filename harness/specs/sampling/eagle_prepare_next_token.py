@@ -28,6 +28,7 @@ from harness.specs.sampling._common import DRAFTS, EagleSpec
 class EaglePrepareNextTokenSpec(EagleSpec):
     id = "eagle_prepare_next_token"
     catalog_rows = (54,)
+    token_dim = 'B'
     title = "EAGLE next-token ids and valid-token counts after verification"
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:

@@ -85,6 +85,7 @@ def gumbel_noise(u: torch.Tensor) -> torch.Tensor:
 class GumbelSampleSpec(LogitsSpec):
     id = "gumbel_sample"
     catalog_rows = (102,)
+    token_dim = 'B'
     title = "Gumbel-max sampling with hashed per-(request, position, token) noise, temperature applied"
 
     def test_cases(self) -> list[Case]:

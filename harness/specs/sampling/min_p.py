@@ -28,6 +28,7 @@ FILTERED = -1.0e4
 class MinPSpec(LogitsSpec):
     id = "min_p"
     catalog_rows = (51,)
+    token_dim = 'B'
     title = "Per-request min-p filtering of logits (filtered entries stored as -1e4)"
 
     def test_cases(self) -> list[Case]:

@@ -45,6 +45,7 @@ def pack_bits(mask: torch.Tensor) -> torch.Tensor:
 class PenaltiesSpec(LogitsSpec):
     id = "penalties"
     catalog_rows = (52,)
+    token_dim = 'B'
     title = "Repetition, frequency and presence penalties on logits from per-request token statistics"
     CHECK_V = 20000
 

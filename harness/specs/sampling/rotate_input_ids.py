@@ -31,6 +31,7 @@ class RotateInputIdsSpec(KernelSpec):
     id = "rotate_input_ids"
     category = "sampling"
     catalog_rows = (58,)
+    token_dim = 'B'
     title = "EAGLE draft-extend input-id rotation (shift left, append the new token) per sequence"
     dtypes: ClassVar[tuple[str, ...]] = ("int64",)
 

@@ -23,6 +23,7 @@ from harness.specs.sampling._common import MAX_NUM_REQS, LogitsSpec, random_logi
 class TemperatureSpec(LogitsSpec):
     id = "temperature"
     catalog_rows = (50,)
+    token_dim = 'B'
     title = "Per-request temperature scaling of logits (0 and 1 skip the row)"
     CHECK_V = 20000  # > 2 blocks of 8192 per row
 

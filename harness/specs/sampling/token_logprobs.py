@@ -27,6 +27,7 @@ class TokenLogprobsSpec(KernelSpec):
     id = "token_logprobs"
     category = "sampling"
     catalog_rows = (49,)
+    token_dim = 'B'
     title = "Log-softmax at selected token ids (sampled + top-20), one pass over the vocabulary"
     dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
 

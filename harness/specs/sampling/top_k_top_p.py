@@ -32,6 +32,7 @@ MAX_K = 200
 class TopKTopPSpec(LogitsSpec):
     id = "top_k_top_p"
     catalog_rows = (48,)
+    token_dim = 'B'
     title = "Top-k then top-p masking of logits (filtered entries stored as -1e4)"
 
     def test_cases(self) -> list[Case]:

@@ -27,6 +27,7 @@ class DsaValidKvIndicesSpec(KernelSpec):
     id = "dsa_valid_kv_indices"
     category = "sparse"
     catalog_rows = (35,)
+    token_dim = 'B'
     title = "DSA: compact valid top-k token indices into a ragged KV index list"
     dtypes: ClassVar[tuple[str, ...]] = ("int32",)
 

@@ -55,6 +55,7 @@ class NsaCompressedAttentionSpec(KernelSpec):
     id = "nsa_compressed_attention"
     category = "sparse"
     catalog_rows = (32,)
+    token_dim = 'T'
     title = "NSA compressed attention (queries over pooled K/V windows, causal on window ends), forward"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 

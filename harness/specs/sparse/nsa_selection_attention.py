@@ -67,6 +67,7 @@ class NsaSelectionAttentionSpec(KernelSpec):
     id = "nsa_selection_attention"
     category = "sparse"
     catalog_rows = (31, 33, 34)
+    token_dim = 'T'
     title = "NSA selected-block attention (top-n KV blocks per token and KV-head group, causal), forward"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
 
