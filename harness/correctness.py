@@ -69,7 +69,8 @@ def compare_one(out: torch.Tensor, ref: torch.Tensor, tol: Tolerance, name: str 
     """Global and per-row relative error in float64; any NaN/Inf in `out` fails, naming how many elements."""
     what = f"{name}: " if name and name != "out" else ""
     if out.shape != ref.shape:
-        return CheckResult(False, None, None, tol.rel, f"{what}shape {tuple(out.shape)} != reference {tuple(ref.shape)}")
+        return CheckResult(False, None, None, tol.rel,
+                           f"{what}shape {tuple(out.shape)} != reference {tuple(ref.shape)}")
     o = out.detach().to(torch.float64)
     r = ref.detach().to(torch.float64)
     finite = torch.isfinite(o)

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import torch
 
@@ -26,7 +26,7 @@ from harness.shapes import ModelShapes
 Inputs = dict[str, Any]
 #: what `make_output` / `reference` return: one tensor, or named tensors when a kernel writes several outputs
 #: (e.g. the normed rows and the updated residual): every one is poisoned before each checked call and compared
-Outputs = Union[torch.Tensor, dict[str, torch.Tensor]]
+Outputs = torch.Tensor | dict[str, torch.Tensor]
 
 
 @contextlib.contextmanager

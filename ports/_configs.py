@@ -4,8 +4,8 @@ File format (one file per GPU and catalog kernel):
 
     {"<bucket key>": {"<helion kernel name>": {<config dict>}, ..., "_tuned": {<provenance>}}, ...}
 
-The bucket key names the dtype and every case dim except the bucketed one (the token count `M`), which is
-rounded up to the nearest of `M_BUCKETS`, e.g. ``dtype=bf16,E=128,N=192,K=4096,top_k=8,M<=32``.  Entries whose
+The bucket key names the dtype and every case dim except the bucketed one (the spec's `token_dim`, e.g. `M`),
+which is rounded up to the nearest of `M_BUCKETS`, e.g. ``dtype=bf16,E=128,N=192,K=4096,top_k=8,M<=32``.  Entries whose
 name starts with ``_`` are provenance (tuning date, helion version, measured time), never configs.
 
 `lookup` never tunes: a missing file or bucket returns ``(None, "default (...)")`` and the port falls back to
@@ -56,8 +56,11 @@ def bucket(value: int, buckets: tuple[int, ...] = M_BUCKETS) -> str:
     return f">{buckets[-1]}"
 
 
-def bucket_key(dims: Mapping[str, Any], dtype: str, bucket_dim: str = "M") -> str:
-    """``dtype=<dtype>,<dim>=<v>,...,<bucket_dim><=<b>`` with the dims in the order given."""
+def bucket_key(dims: Mapping[str, Any], dtype: str, bucket_dim: str | None = "M") -> str:
+    """``dtype=<dtype>,<dim>=<v>,...,<bucket_dim><=<b>`` with the dims in the order given; every dim exact when
+    `bucket_dim` is None (a kernel without a token axis)."""
+    if bucket_dim is None:
+        return ",".join([f"dtype={dtype}"] + [f"{k}={v}" for k, v in dims.items() if k not in _IGNORED_DIMS])
     if bucket_dim not in dims:
         raise KeyError(f"case dims {dict(dims)} have no bucketed dim {bucket_dim!r}")
     parts = [f"dtype={dtype}"]
@@ -96,7 +99,7 @@ def lookup(
     gpu_slug: str,
     case_dims: Mapping[str, Any],
     dtype: str,
-    bucket_dim: str = "M",
+    bucket_dim: str | None = "M",
     config_dir: Path | None = None,
 ) -> tuple[Configs | None, str]:
     """(configs by Helion kernel name, source) of the tuned entry for this case, or (None, 'default (...)')."""
@@ -116,7 +119,7 @@ def save(
     dtype: str,
     configs: Mapping[str, Mapping[str, Any]],
     provenance: Mapping[str, Any] | None = None,
-    bucket_dim: str = "M",
+    bucket_dim: str | None = "M",
     config_dir: Path | None = None,
 ) -> str:
     """Write (replace) the entry of this case's bucket; returns the bucket key.  Atomic file replace."""

@@ -13,7 +13,8 @@ fails the check is not written.  Buckets that already have an entry are skipped 
 Helion reads its settings from the environment when the port module is imported, so this script sets
 HELION_AUTOTUNE_EFFORT=quick, HELION_AUTOTUNE_BENCHMARK_SUBPROCESS=0 and HELION_AUTOTUNE_BUDGET_SECONDS
 before importing anything that imports helion.  --budget-s is per bucket; the port splits it over its
-autotune runs (fused_moe: 2 block_m candidates x 2 GEMMs, plus the quant / sum kernels).
+autotune runs (ports/_port.HelionPort.tune: one run per launched kernel and host candidate, e.g. fused_moe's
+2 block_m candidates per GEMM).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def plan_buckets(kernel: str, models: list[str] | None, dtypes: list[str] | None
     from ports import _configs
 
     spec = registry.specs()[kernel]
+    tdim = spec.token_dim
+
+    def tokens(case) -> int:
+        return int(case.params[tdim]) if tdim else 0
+
     wanted = dtypes or [d for d in spec.dtypes if port_dtypes is None or d in port_dtypes]
     unknown = [d for d in wanted if d not in spec.dtypes]
     if unknown:
@@ -74,17 +80,17 @@ def plan_buckets(kernel: str, models: list[str] | None, dtypes: list[str] | None
     buckets: dict[str, tuple[str, object]] = {}
     for model in models or available_models():
         for case in spec.cases(load_model(model), quick=quick):
-            if ms and case.params["M"] not in ms:
+            if ms and tokens(case) not in ms:
                 continue
             for dtype in wanted:
                 if spec.invalid_reason(case, dtype):  # e.g. fp8 block 128 with N=192: the bench never runs it
                     continue
-                key = _configs.bucket_key(case_dims(case), dtype)
+                key = _configs.bucket_key(case_dims(case), dtype, tdim)
                 prev = buckets.get(key)
-                if prev is None or case.params["M"] > prev[1].params["M"]:  # type: ignore[attr-defined]
+                if prev is None or tokens(case) > tokens(prev[1]):
                     buckets[key] = (dtype, case)
     rows = [(key, dtype, case) for key, (dtype, case) in buckets.items()]
-    return sorted(rows, key=lambda r: (r[1], r[2].model, r[2].params["M"]))  # type: ignore[attr-defined]
+    return sorted(rows, key=lambda r: (r[1], r[2].model, tokens(r[2])))
 
 
 def order_worst_first(plan: list[tuple[str, str, object]], run_dir: Path, kernel: str,
@@ -111,7 +117,7 @@ def order_worst_first(plan: list[tuple[str, str, object]], run_dir: Path, kernel
     ratio: dict[str, float] = {}
     for k, (us, params) in port.items():
         if k in best_up:
-            key = _configs.bucket_key(case_dims(Case(k[0], "", params)), k[2])
+            key = _configs.bucket_key(case_dims(Case(k[0], "", params)), k[2], registry.specs()[kernel].token_dim)
             ratio[key] = max(ratio.get(key, 0.0), us / best_up[k])
     return sorted(plan, key=lambda row: -ratio.get(row[0], -1.0))
 
@@ -132,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.kernel} has no Helion port (ports/{spec.category}/{spec.id}.py)")
 
     if args.dry_run:
-        # no helion import: bucket keys from the case params, the port's dims if it is importable
+        # bucket keys from the port's dims if it is importable, else the case params
         try:
             port = importlib.import_module(port_name)
-            case_dims, port_dtypes = port.case_dims, port.IMPL.dtypes
+            case_dims, port_dtypes = port.IMPL.case_dims, port.IMPL.dtypes
         except ImportError:
             case_dims, port_dtypes = (lambda c: dict(c.params)), None
         gpu = _configs.gpu_slug_here()
@@ -146,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if not torch.cuda.is_available():
             raise SystemExit("tune.py needs a CUDA GPU (use --dry-run to list buckets)")
         port = importlib.import_module(port_name)
-        if not hasattr(port, "tune"):
-            raise SystemExit(f"{port_name} has no tune(inputs, case, dtype, budget_s) hook")
-        case_dims = getattr(port, "case_dims", lambda c: dict(c.params))
+        case_dims = port.IMPL.case_dims
         port_dtypes = port.IMPL.dtypes
         gpu = _configs.gpu_slug_here()
 
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
           f"~{len(todo) * args.budget_s / 60:.0f} min of autotuning at --budget-s {args.budget_s:g}")
     for key, dtype, case in plan:
         state = "tune" if (key, dtype, case) in todo else "have"
-        print(f"  [{state}] {key}  <- {case.model} M={case.params['M']}")  # type: ignore[attr-defined]
+        print(f"  [{state}] {key}  <- {case.model} {case.label()}")  # type: ignore[attr-defined]
     if args.dry_run or not todo:
         return 0
 
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         print(f"== {key} ({case.model}, {case.label()})", flush=True)  # type: ignore[attr-defined]
         inputs = spec.make_inputs(case, dtype, device, seed=0)
-        configs, provenance = port.tune(inputs, case, dtype, args.budget_s)
+        configs, provenance = port.IMPL.tune(inputs, case, dtype, args.budget_s)
         total, default_total = provenance.get("total_us"), provenance.get("default_total_us")
         if total is not None and default_total is not None and total >= default_total:
             # per-kernel wins that do not add up (seen on the H100: fp8 M=1, 388 us tuned vs 172 us default)
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         with _configs.locked(args.kernel, gpu):  # another tune process (other GPU) may write the same file
             previous = _configs.load_file(args.kernel, gpu).get(key)
-            _configs.save(args.kernel, gpu, case_dims(case), dtype, configs, provenance)
+            _configs.save(args.kernel, gpu, case_dims(case), dtype, configs, provenance, spec.token_dim)
             # verify what prepare() will now load, through the harness checker
             out = spec.make_output(inputs, case, dtype)
             prepared = port.IMPL.prepare(inputs, out, case, dtype)

@@ -29,19 +29,17 @@ Weights are used in place (free views [E*2N, K], [E*K, N]); no load-time re-layo
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import helion
 import helion.language as hl
 import torch
 
-from harness.spec import Case, Impl, Inputs, Prepared
+from harness.spec import Case, Inputs, Outputs
 from harness.specs.moe.routing import align_block_size
-from ports import _configs
+from ports._port import Configs, HelionPort, Launch, Plan, check_main, pow2_at_most, rows_block, sm_count
 
 KERNEL = "fused_moe"
 FP8 = "fp8_w8a8_block128"
@@ -231,14 +229,6 @@ def moe_down_fp8(
 # --------------------------------------------------------------------------------------------------------------
 
 GEMM_KERNELS = {"bf16": ("moe_gate_up", "moe_down"), FP8: ("moe_gate_up_fp8", "moe_down_fp8")}
-KERNELS: dict[str, helion.Kernel] = {
-    "moe_gate_up": moe_gate_up,
-    "moe_down": moe_down,
-    "moe_topk_sum": moe_topk_sum,
-    "per_token_group_quant_fp8": per_token_group_quant_fp8,
-    "moe_gate_up_fp8": moe_gate_up_fp8,
-    "moe_down_fp8": moe_down_fp8,
-}
 
 
 def kernel_names(dtype: str, top_k: int) -> tuple[str, ...]:
@@ -257,8 +247,7 @@ def case_dims(case: Case) -> dict[str, int]:
 
 
 def _pow2_at_most(block: int, dim: int, floor: int = 16) -> int:
-    """`block`, shrunk to the next power of two >= dim (tiles wider than the dim only add masked lanes)."""
-    return max(floor, min(block, 1 << max(0, (dim - 1).bit_length())))
+    return pow2_at_most(block, dim, floor)
 
 
 def default_block_m(m: int, top_k: int, e: int) -> int:
@@ -274,7 +263,6 @@ def default_block_m(m: int, top_k: int, e: int) -> int:
     return 128
 
 
-H100_SMS = 132
 
 
 def _fit_block(dim: int, cap: int, floor: int = 16) -> int:
@@ -314,7 +302,7 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
     warps = 8 if big else 4
     stages = 3 if big else 4
     blocks = _expected_blocks(m, top_k, e, bm)
-    waves = 2 * H100_SMS
+    waves = 2 * sm_count()
     gu_bn = _fit_block(n, 128 if big else 64)
     while gu_bn > 16 and blocks * math.ceil(n / gu_bn) < waves:
         gu_bn //= 2
@@ -343,84 +331,32 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
     return out
 
 
-def split_config(cfg: Mapping[str, Any]) -> tuple[int | None, helion.Config]:
-    """(block_m or None, the Helion Config) of one config-file entry."""
-    fields = dict(cfg)
-    block_m = fields.pop("block_m", None)
-    return (None if block_m is None else int(block_m)), helion.Config(**fields)
+class HelionFusedMoE(HelionPort):
+    kernel: ClassVar[str] = KERNEL
+    dtypes: ClassVar[tuple[str, ...] | None] = ("bf16", FP8)
+    host_keys: ClassVar[tuple[str, ...]] = ("block_m",)
+    notes: ClassVar[tuple[str, ...]] = ("weights used in place (views [E*2N,K], [E*K,N]; no re-layout)",)
 
+    def case_dims(self, case: Case) -> dict[str, int]:
+        return case_dims(case)
 
-def _rows_block(config: helion.Config, rows: int) -> helion.Config:
-    """`config` with its first (row) block size set to 1 when the kernel sees a single row.
+    def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
+        return default_configs(dims, dtype)
 
-    static_shapes=False still specializes a size-1 dim, and Helion then emits code that reshapes the row
-    tile to a scalar, which fails to compile when that tile's block size is > 1 (seen for M = 1: the quant
-    kernel, the top-k sum).  A config tuned for M <= 8 may carry block 4 or 8 there.
-    """
-    sizes = list(config.get("block_sizes", []))  # type: ignore[arg-type]
-    if rows != 1 or not sizes or sizes[0] == 1:
-        return config
-    return helion.Config(**{**dict(config), "block_sizes": [1, *sizes[1:]]})
+    def host_candidates(self, name: str, dims: Mapping[str, Any], dtype: str) -> list[dict[str, Any]]:
+        """The GEMMs' routing block: the default and its neighbour toward the side the token count leans to (two
+        values keep tuning within budget); block_m fixes the routing, so it is searched outside Helion."""
+        if name not in GEMM_KERNELS[dtype]:
+            return [{}]
+        bm = default_block_m(dims["M"], dims["top_k"], dims["E"])
+        ladder = [16, 32, 64, 128]
+        i = ladder.index(bm)
+        other = ladder[i + 1] if i + 1 < len(ladder) else ladder[i - 1]
+        return [{"block_m": bm}, {"block_m": other}]
 
-
-def _interpret() -> bool:
-    return os.environ.get("HELION_INTERPRET") == "1"
-
-
-_CPU_MM_LIB: torch.library.Library | None = None
-
-
-def _cpu_interpret_support() -> None:
-    """Interpret mode runs hl.dot as torch.mm(..., out_dtype=fp32), which torch's CPU build lacks
-    (aten::mm.dtype has no CPU kernel); register the exact equivalent once: upcast both operands, then mm
-    (a bf16 x bf16 product is exact in fp32, so this is the fp32-accumulate GEMM the GPU runs)."""
-    global _CPU_MM_LIB
-    if _CPU_MM_LIB is not None:
-        return
-    probe = torch.ones(1, 1, dtype=torch.bfloat16)
-    try:
-        torch.mm(probe, probe, out_dtype=torch.float32)
-        return
-    except (NotImplementedError, RuntimeError):
-        pass
-
-    def mm_dtype(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
-        return torch.mm(a.to(out_dtype), b.to(out_dtype))
-
-    lib = torch.library.Library("aten", "IMPL")
-    lib.impl("mm.dtype", mm_dtype, "CPU")
-    _CPU_MM_LIB = lib
-
-
-def _launcher(kernel: helion.Kernel, args: tuple[object, ...], config: helion.Config) -> Callable[[], object]:
-    """Zero-argument call of `kernel` on `args` with `config`, compiled now (never autotunes)."""
-    if _interpret():
-        if any(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args):
-            _cpu_interpret_support()
-        # eager interpret mode runs the kernel body in PyTorch; tile sizes other than fixed ones are ignored
-        return lambda: kernel(*args)
-    compiled = kernel.bind(args).compile_config(config)
-    return lambda: compiled(*args)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Host side: the prepared plan
-# --------------------------------------------------------------------------------------------------------------
-
-
-class FusedMoEPlan:
-    """All untimed set-up of one call: routing per block_m, scratch buffers, weight views, compiled kernels.
-
-    `__call__` runs the timed sequence and writes every element of `out`.
-    """
-
-    def __init__(
-        self,
-        inputs: Mapping[str, Any],
-        out: torch.Tensor,
-        dtype: str,
-        configs: Mapping[str, Mapping[str, Any]],
-    ) -> None:
+    def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
+        """Routing per block_m (untimed), scratch buffers, weight views; the timed launches in order."""
+        assert isinstance(out, torch.Tensor)
         h = inputs["hidden_states"]
         w1, w2 = inputs["w1"], inputs["w2"]
         topk_weights, topk_ids = inputs["topk_weights"], inputs["topk_ids"]
@@ -444,73 +380,65 @@ class FusedMoEPlan:
             raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(GEMM_KERNELS)}")
         top_k = topk_ids.shape[1]
         dev = h.device
-        self.dims = {"E": e, "N": n, "K": k, "top_k": top_k, "M": m}
-        self.configs = {name: dict(configs[name]) for name in kernel_names(dtype, top_k)}
         gu_name, dn_name = GEMM_KERNELS[dtype]
-        bm_gu, cfg_gu = split_config(self.configs[gu_name])
-        bm_dn, cfg_dn = split_config(self.configs[dn_name])
+        bm_gu, bm_dn = configs[gu_name].get("block_m"), configs[dn_name].get("block_m")
         if bm_gu is None or bm_dn is None:
             raise ValueError(f"configs of {gu_name} and {dn_name} need block_m")
-
-        routing: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        for bm in {bm_gu, bm_dn}:
-            routing[bm] = align_block_size(topk_ids, e, bm)
-        self.block_m = {"gate_up": bm_gu, "down": bm_dn}
-        self.num_blocks = {"gate_up": routing[bm_gu][1].numel(), "down": routing[bm_dn][1].numel()}
+        bm_gu, bm_dn = int(bm_gu), int(bm_dn)
+        routing = {bm: align_block_size(topk_ids, e, bm) for bm in {bm_gu, bm_dn}}
 
         slots = m * top_k
-        self.inter = torch.empty(slots, n, dtype=torch.bfloat16, device=dev)
+        inter = torch.empty(slots, n, dtype=torch.bfloat16, device=dev)
         # top_k == 1: each token has one slot, so the down GEMM writes `out` itself and no sum is needed
-        self.y = out if top_k == 1 else torch.empty(slots, k, dtype=torch.bfloat16, device=dev)
+        y = out if top_k == 1 else torch.empty(slots, k, dtype=torch.bfloat16, device=dev)
         wts = topk_weights.reshape(slots)
         if wts.dtype != torch.float32:
-            wts = wts.float()
+            raise ValueError(f"topk_weights must be fp32, got {topk_weights.dtype}")
         w1f = w1.reshape(e * n2, k)
         w2f = w2.reshape(e * k, n)
-        self.notes = [
-            f"routing align_block_size(block_m={bm_gu}{'' if bm_dn == bm_gu else f'/{bm_dn}'}) in prepare",
-            "weights used in place (views [E*2N,K], [E*K,N]; no re-layout)",
-            "timed: gate-up GEMM with SiLU*up epilogue, down GEMM x router weight"
-            + (", top-k sum kernel" if top_k > 1 else " writing out directly (top_k=1)"),
-        ]
-        #: role -> (kernel name, kernel, args, config); roles run in insertion order
-        self.calls: dict[str, tuple[str, helion.Kernel, tuple[object, ...], helion.Config]] = {}
         if dtype == "bf16":
-            self.calls["gate_up"] = (gu_name, moe_gate_up, (h, w1f, *routing[bm_gu], self.inter, top_k, bm_gu), cfg_gu)
-            self.calls["down"] = (dn_name, moe_down, (self.inter, w2f, wts, *routing[bm_dn], self.y, bm_dn), cfg_dn)
+            steps = [Launch(moe_gate_up, (h, w1f, *routing[bm_gu], inter, top_k, bm_gu)),
+                     Launch(moe_down, (inter, w2f, wts, *routing[bm_dn], y, bm_dn))]
         else:
             if w1.dtype != torch.float8_e4m3fn or w2.dtype != torch.float8_e4m3fn:
                 raise ValueError(f"{FP8} needs float8_e4m3fn weights, got {w1.dtype}/{w2.dtype}")
-            w1s = inputs["w1_scale"].float()
-            w2s = inputs["w2_scale"].float()
+            w1s, w2s = inputs["w1_scale"], inputs["w2_scale"]
             kb, nb2, nb = math.ceil(k / QBLOCK), math.ceil(n2 / QBLOCK), math.ceil(n / QBLOCK)
-            if tuple(w1s.shape) != (e, nb2, kb) or tuple(w2s.shape) != (e, kb, nb):
-                raise ValueError(f"scales must be [E,{nb2},{kb}] and [E,{kb},{nb}], got {tuple(w1s.shape)}, "
-                                 f"{tuple(w2s.shape)}")
+            if tuple(w1s.shape) != (e, nb2, kb) or tuple(w2s.shape) != (e, kb, nb) or w1s.dtype != torch.float32:
+                raise ValueError(f"scales must be fp32 [E,{nb2},{kb}] and [E,{kb},{nb}], got {tuple(w1s.shape)}, "
+                                 f"{tuple(w2s.shape)} {w1s.dtype}")
             w1sf = w1s.reshape(e * nb2, kb)
             w2sf = w2s.reshape(e * kb, nb)
-            q_name = "per_token_group_quant_fp8"
-            _, cfg_q = split_config(self.configs[q_name])
             hq = torch.empty(m, k, dtype=torch.float8_e4m3fn, device=dev)
             hs = torch.empty(m, kb, dtype=torch.float32, device=dev)
             iq = torch.empty(slots, n, dtype=torch.float8_e4m3fn, device=dev)
             is_ = torch.empty(slots, nb, dtype=torch.float32, device=dev)
-            self.calls["quant_hidden"] = (q_name, per_token_group_quant_fp8, (h, hq, hs), _rows_block(cfg_q, m))
-            self.calls["gate_up"] = (
-                gu_name, moe_gate_up_fp8, (hq, hs, w1f, w1sf, *routing[bm_gu], self.inter, top_k, bm_gu), cfg_gu)
-            self.calls["quant_inter"] = (
-                q_name, per_token_group_quant_fp8, (self.inter, iq, is_), _rows_block(cfg_q, slots))
-            self.calls["down"] = (
-                dn_name, moe_down_fp8, (iq, is_, w2f, w2sf, wts, *routing[bm_dn], self.y, bm_dn), cfg_dn)
-            self.notes.append("activations quantized per token-group of 128 by a Helion kernel (2 launches)")
+            steps = [
+                Launch(per_token_group_quant_fp8, (h, hq, hs), adjust=rows_block(m)),
+                Launch(moe_gate_up_fp8, (hq, hs, w1f, w1sf, *routing[bm_gu], inter, top_k, bm_gu)),
+                Launch(per_token_group_quant_fp8, (inter, iq, is_), adjust=rows_block(slots)),
+                Launch(moe_down_fp8, (iq, is_, w2f, w2sf, wts, *routing[bm_dn], y, bm_dn)),
+            ]
         if top_k > 1:
-            _, cfg_s = split_config(self.configs["moe_topk_sum"])
-            self.calls["sum"] = ("moe_topk_sum", moe_topk_sum, (self.y.view(m, top_k, k), out), _rows_block(cfg_s, m))
-        self._steps = tuple(_launcher(kern, args, cfg) for _, kern, args, cfg in self.calls.values())
+            steps.append(Launch(moe_topk_sum, (y.view(m, top_k, k), out), adjust=rows_block(m)))
+        return steps
 
-    def __call__(self) -> None:
-        for step in self._steps:
-            step()
+    def build(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Mapping[str, Any]) -> Plan:
+        plan = super().build(inputs, out, case, dtype, configs)
+        gu_name, dn_name = GEMM_KERNELS[dtype]
+        bm_gu, bm_dn = plan.configs[gu_name]["block_m"], plan.configs[dn_name]["block_m"]
+        top_k = int(inputs["topk_ids"].shape[1])
+        plan.notes[:0] = [
+            f"routing align_block_size(block_m={bm_gu}{'' if bm_dn == bm_gu else f'/{bm_dn}'}) in prepare",
+            "timed: gate-up GEMM with SiLU*up epilogue, down GEMM x router weight"
+            + (", top-k sum kernel" if top_k > 1 else " writing out directly (top_k=1)"),
+        ]
+        if dtype == FP8:
+            plan.notes.append("activations quantized per token-group of 128 by a Helion kernel (2 launches)")
+        return plan
+
+
+IMPL = HelionFusedMoE()
 
 
 def fused_moe(
@@ -532,136 +460,10 @@ def fused_moe(
         inputs["w1_scale"], inputs["w2_scale"] = w1_scale, w2_scale
     m, k = hidden_states.shape
     dims = {"E": w1.shape[0], "N": w1.shape[1] // 2, "K": k, "top_k": topk_ids.shape[1], "M": m}
+    case = Case("call", "test", {**dims, "tp": 1})
     out = torch.empty(m, k, dtype=torch.bfloat16, device=hidden_states.device)
-    FusedMoEPlan(inputs, out, dtype, configs or default_configs(dims, dtype))()
+    IMPL.build(inputs, out, case, dtype, configs or default_configs(dims, dtype))()
     return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Impl
-# --------------------------------------------------------------------------------------------------------------
-
-
-class HelionFusedMoE(Impl):
-    kernel: ClassVar[str] = KERNEL
-    provider: ClassVar[str] = "helion"
-    dtypes: ClassVar[tuple[str, ...] | None] = ("bf16", FP8)
-
-    def available(self) -> str | None:
-        if torch.cuda.is_available() or _interpret():
-            return None
-        return "no CUDA device (HELION_INTERPRET=1 runs Helion's eager interpret mode on CPU)"
-
-    def versions(self) -> dict[str, str]:
-        return {"helion": importlib.metadata.version("helion")}
-
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        dims = case_dims(case)
-        gpu = _configs.gpu_slug_here()
-        configs, source = _configs.lookup(KERNEL, gpu, dims, dtype)
-        if configs is None:
-            configs = default_configs(dims, dtype)
-        else:
-            # a tuned file may predate a kernel (e.g. the sum): fill the gap from the defaults, say so
-            missing = [k for k in default_configs(dims, dtype) if k not in configs]
-            for name in missing:
-                configs[name] = default_configs(dims, dtype)[name]
-            if missing:
-                source += f" (+default {', '.join(missing)})"
-        try:
-            plan = FusedMoEPlan(inputs, out, dtype, configs)
-        except helion.exc.InvalidConfig as e:
-            if source.startswith("default"):
-                raise
-            # a shipped entry written for an older version of the kernels (Config fields are per load/loop)
-            source = f"default (shipped entry {source} rejected: {str(e).splitlines()[0][:200]})"
-            configs = default_configs(dims, dtype)
-            plan = FusedMoEPlan(inputs, out, dtype, configs)
-        notes = list(plan.notes)
-        if _interpret():
-            notes.append("HELION_INTERPRET=1: eager interpret mode, config tile sizes not applied")
-        info = {"config": plan.configs, "config_source": source, "notes": "; ".join(notes)}
-        return Prepared(fn=plan, info=info)
-
-
-IMPL = HelionFusedMoE()
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Tuning hook (scripts/tune.py)
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _bench_us(fn: Callable[[], object]) -> float:
-    import triton.testing
-
-    return float(triton.testing.do_bench(fn, warmup=25, rep=100)) * 1e3
-
-
-def _block_m_candidates(dims: Mapping[str, int]) -> list[int]:
-    """The default block_m and its neighbour toward the side the token count leans to (2 values, so tuning
-    stays within budget)."""
-    bm = default_block_m(dims["M"], dims["top_k"], dims["E"])
-    ladder = [16, 32, 64, 128]
-    i = ladder.index(bm)
-    other = ladder[i + 1] if i + 1 < len(ladder) else ladder[i - 1]
-    return [bm, other]
-
-
-def tune(inputs: Inputs, case: Case, dtype: str, budget_s: float) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Autotune the two GEMMs of this case on the current GPU (Helion 'quick' effort); never called by prepare.
-
-    Each GEMM is autotuned once per block_m candidate (block_m fixes the routing, so it is searched outside
-    Helion), and the fastest of {the default config, each tuned candidate} is kept, measured the same way
-    (triton do_bench of the compiled kernel on realistic intermediates): a short search can only ever replace
-    the default with something faster.  The small kernels (activation quant, top-k sum) keep their defaults.
-    `budget_s` is split evenly over the autotune runs.  Returns (configs for ports/configs, provenance with
-    measured microseconds of the default and the kept configs).
-    """
-    dims = case_dims(case)
-    defaults = default_configs(dims, dtype)
-    cands = _block_m_candidates(dims)
-    per_run = max(10, int(budget_s / (2 * len(cands))))
-    for kern in KERNELS.values():
-        kern.settings.autotune_effort = "quick"
-        kern.settings.autotune_budget_seconds = per_run
-        kern.settings.autotune_benchmark_subprocess = False
-
-    def plan_of(configs: Mapping[str, Mapping[str, Any]]) -> FusedMoEPlan:
-        plan = FusedMoEPlan(inputs, torch.empty_like(inputs["hidden_states"]), dtype, configs)
-        plan()  # realistic contents in every intermediate the kernel reads
-        return plan
-
-    def timed(plan: FusedMoEPlan, role: str, config: helion.Config | None) -> tuple[float, dict[str, Any]]:
-        _, kern, args, default_cfg = plan.calls[role]
-        kern.settings.autotune_seed_configs = [default_cfg]  # the search starts from the default config
-        bound = kern.bind(args)
-        cfg = bound.autotune(args, force=True) if config is None else config
-        compiled = bound.compile_config(cfg)
-        return _bench_us(lambda: compiled(*args)), dict(cfg)
-
-    kept: dict[str, dict[str, Any]] = {}
-    times: dict[str, dict[str, Any]] = {}
-    for role in ("gate_up", "down"):
-        plan = plan_of({**defaults, **kept})
-        name, _, _, default_cfg = plan.calls[role]
-        default_us, _ = timed(plan, role, default_cfg)
-        best = (default_us, dict(defaults[name]), "default")
-        tried = {}
-        for bm in cands:
-            trial = {**defaults, **kept, name: {**defaults[name], "block_m": bm}}
-            us, cfg = timed(plan_of(trial), role, None)
-            tried[str(bm)] = round(us, 2)
-            if us < best[0]:
-                best = (us, {"block_m": bm, **cfg}, f"autotuned block_m={bm}")
-        kept[name] = best[1]
-        times[name] = {"default_us": round(default_us, 2), "tuned_us_by_block_m": tried,
-                       "kept": best[2], "kept_us": round(best[0], 2)}
-    final = plan_of({**defaults, **kept})
-    provenance = {"kernels": times, "total_us": round(_bench_us(final), 2),
-                  "default_total_us": round(_bench_us(plan_of(defaults)), 2), "budget_s": budget_s,
-                  "block_m_candidates": cands, "untuned": "activation quant and top-k sum keep their defaults"}
-    return kept, provenance
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -669,37 +471,13 @@ def tune(inputs: Inputs, case: Case, dtype: str, budget_s: float) -> tuple[dict[
 # --------------------------------------------------------------------------------------------------------------
 
 
-def check(m: int, e: int, top_k: int, k: int, n: int, dtype: str, device: torch.device) -> float:
-    """Run the port on one random case through the harness checker (NaN-poisoned out, spec reference and
-    tolerance); returns rel_err, raises AssertionError when the check fails."""
-    from harness.correctness import check_call
-    from harness.specs.moe.fused_moe import SPEC
-
-    case = Case("check", "test", {"M": m, "E": e, "top_k": top_k, "K": k, "N": n, "tp": 1})
-    inputs = SPEC.make_inputs(case, dtype, device, seed=0)
-    out = SPEC.make_output(inputs, case, dtype)
-    prepared = IMPL.prepare(inputs, out, case, dtype)
-    res = check_call(prepared.fn, out, SPEC.reference(inputs, case, dtype), SPEC.tolerance(dtype))
-    print(f"fused_moe helion {dtype} {case.label()}: rel_err={res.rel_err} tol={res.tol} "
-          f"{'ok' if res.ok else res.reason} [{prepared.info['config_source']}]")
-    if not res.ok:
-        raise AssertionError(res.reason)
-    assert res.rel_err is not None
-    return res.rel_err
-
-
 def main() -> None:
-    if IMPL.available() is not None:
-        raise SystemExit(IMPL.available())
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda":
-        check(32, 128, 8, 4096, 192, "bf16", device)
-        check(2048, 128, 8, 4096, 192, "bf16", device)
-        check(32, 256, 8, 7168, 256, FP8, device)
-        check(1, 16, 1, 5120, 1024, "bf16", device)
+    if torch.cuda.is_available():
+        cases = [(32, 128, 8, 4096, 192), (2048, 128, 8, 4096, 192), (1, 16, 1, 5120, 1024)]
     else:
-        check(5, 6, 2, 96, 40, "bf16", device)
-        check(5, 6, 2, 256, 192, FP8, device)
+        cases = [(5, 6, 2, 96, 40), (5, 6, 2, 256, 192)]
+    check_main(IMPL, [Case("check", "test", {"M": m, "E": e, "top_k": t, "K": k, "N": n, "tp": 1})
+                      for m, e, t, k, n in cases])
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def sm90(buckets: list[int], dtypes: list[str]) -> int:
     from harness.spec import Case
     from harness.specs.moe.fused_moe import SPEC
     from ports import _configs
+    from ports._port import split_config
     from ports.moe import fused_moe as fm
     from tests.ports.sm90_compile import compile_for_sm90
 
@@ -71,15 +72,53 @@ def sm90(buckets: list[int], dtypes: list[str]) -> int:
                          fm.case_dims(case), cfgs))
         for label, run_inputs, run_dims, cfgs in runs:
             out = torch.empty(run_dims["M"], run_dims["K"], dtype=torch.bfloat16)
-            plan = fm.FusedMoEPlan(run_inputs, out, dtype, cfgs)
-            for role, (_name, kern, args, cfg) in plan.calls.items():
+            case = Case("codegen", "test", {**run_dims, "tp": 1})
+            for ln in fm.IMPL.launches(run_inputs, out, case, dtype, cfgs):
+                role = ln.config_name
+                _, cfg = split_config(cfgs[role], fm.IMPL.host_keys)
+                cfg = ln.adjust(cfg) if ln.adjust else cfg
                 try:
-                    res = compile_for_sm90(kern, args, cfg)
+                    res = compile_for_sm90(ln.kernel, ln.args, cfg)
                     smem = ",".join(str(r.shared_bytes) for r in res)
                     print(f"ok   {dtype:18s} {label:44s} {role:12s} smem={smem} {json.dumps(dict(cfg))}")
                 except Exception as e:  # report every failure, then fail the run
                     failures += 1
                     print(f"FAIL {dtype:18s} {label:44s} {role:12s} {type(e).__name__}: {str(e)[:2000]}")
+    return failures
+
+
+def port_sm90(module: str) -> int:
+    """Any kit port: every launch of the spec's check cases and test cases, default configs, to an sm_90 cubin."""
+    import importlib
+
+    import torch
+
+    from ports._port import split_config
+    from tests.ports.sm90_compile import compile_for_sm90
+
+    impl = importlib.import_module(module).IMPL
+    spec = impl.spec
+    failures = 0
+    cases = spec.check_cases() + spec.test_cases()
+    for dtype in spec.dtypes:
+        if impl.dtype_reason(dtype):
+            continue
+        for case in cases:
+            if spec.invalid_reason(case, dtype) or impl.case_reason(case, dtype):
+                continue
+            inputs = spec.make_inputs(case, dtype, torch.device("cpu"), 0)
+            out = spec.make_output(inputs, case, dtype)
+            cfgs = impl.default_configs(impl.case_dims(case), dtype)
+            for ln in impl.launches(inputs, out, case, dtype, cfgs):
+                _, cfg = split_config(cfgs[ln.config_name], impl.host_keys)
+                cfg = ln.adjust(cfg) if ln.adjust else cfg
+                try:
+                    res = compile_for_sm90(ln.kernel, ln.args, cfg)
+                    smem = ",".join(str(r.shared_bytes) for r in res)
+                    print(f"ok   {spec.id} {dtype} {case.label()} {ln.config_name} smem={smem} {json.dumps(dict(cfg))}")
+                except Exception as e:  # report every failure, then fail the run
+                    failures += 1
+                    print(f"FAIL {spec.id} {dtype} {case.label()} {ln.config_name} {type(e).__name__}: {str(e)[:3000]}")
     return failures
 
 
@@ -138,8 +177,11 @@ def main() -> None:
     ap.add_argument("--triton-interpret", action="store_true")
     ap.add_argument("--buckets", type=int, nargs="*", default=[1, 512, 2048], help="token buckets (sm90)")
     ap.add_argument("--dtypes", nargs="*", default=["bf16", "fp8_w8a8_block128"])
+    ap.add_argument("--port", help="a kit port module (ports.<category>.<kernel>): compile its launches for sm_90")
     args = ap.parse_args()
     failures = 0
+    if args.port:
+        sys.exit(1 if port_sm90(args.port) else 0)
     if args.sm90:
         failures += sm90(args.buckets, args.dtypes)
     if args.triton_interpret:

@@ -22,6 +22,7 @@ from harness.correctness import check_call, poison
 from harness.spec import Case
 from harness.specs.moe.fused_moe import FP8, SPEC
 from ports import _configs
+from ports._port import Plan, split_config
 from ports.moe import fused_moe as fm
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -38,7 +39,7 @@ def _check(case: Case, dtype: str, inputs: dict | None = None, configs: dict | N
     if configs is None:
         fn = fm.IMPL.prepare(inputs, out, case, dtype).fn
     else:
-        fn = fm.FusedMoEPlan(inputs, out, dtype, configs)
+        fn = fm.IMPL.build(inputs, out, case, dtype, configs)
     return check_call(fn, out, SPEC.reference(inputs, case, dtype), SPEC.tolerance(dtype)), out, fn
 
 
@@ -89,8 +90,8 @@ def test_default_configs_cover_every_kernel(m: int, dtype: str) -> None:
         cfgs = fm.default_configs(dims, dtype)
         assert set(cfgs) == set(fm.kernel_names(dtype, top_k))
         for name, cfg in cfgs.items():
-            block_m, config = fm.split_config(cfg)
-            assert (block_m in (16, 32, 64, 128)) == (name in fm.GEMM_KERNELS[dtype]), name
+            host, config = split_config(cfg, fm.IMPL.host_keys)
+            assert (host.get("block_m") in (16, 32, 64, 128)) == (name in fm.GEMM_KERNELS[dtype]), name
             for b in config["block_sizes"]:
                 assert b & (b - 1) == 0, (name, b)
     assert fm.default_block_m(1, 8, 128) == 16
@@ -122,7 +123,7 @@ def test_top_k_1_writes_out_directly(m: int) -> None:
     case = _case(m, 4, 1, 64, 48)
     res, _, fn = _check(case, "bf16")
     assert res.ok, res.reason
-    assert isinstance(fn, fm.FusedMoEPlan) and "sum" not in fn.calls
+    assert isinstance(fn, Plan) and "moe_topk_sum" not in fn.configs
 
 
 def test_block_m_larger_than_an_expert_and_split_block_m() -> None:
@@ -134,7 +135,7 @@ def test_block_m_larger_than_an_expert_and_split_block_m() -> None:
     cfgs["moe_down"]["block_m"] = 16
     res, _, plan = _check(case, "bf16", configs=cfgs)
     assert res.ok, res.reason
-    assert plan.block_m == {"gate_up": 32, "down": 16}
+    assert "block_m=32/16" in plan.notes[0]
 
 
 def test_every_call_rewrites_out() -> None:
@@ -167,7 +168,7 @@ def test_skipped_step_leaves_nan_and_fails() -> None:
     inputs = SPEC.make_inputs(case, "bf16", CPU, seed=5)
     out = SPEC.make_output(inputs, case, "bf16")
     plan = fm.IMPL.prepare(inputs, out, case, "bf16").fn
-    plan._steps = plan._steps[:-1]
+    plan.steps = plan.steps[:-1]
     res = check_call(plan, out, SPEC.reference(inputs, case, "bf16"), SPEC.tolerance("bf16"))
     assert not res.ok and "NaN" in (res.reason or "")
 
@@ -235,14 +236,14 @@ def test_stale_shipped_entry_falls_back_to_default(tmp_path: Path, monkeypatch: 
     _configs.save("fused_moe", _configs.gpu_slug_here(), dims, "bf16", stale)
     inputs = SPEC.make_inputs(case, "bf16", CPU, seed=10)
     out = SPEC.make_output(inputs, case, "bf16")
-    real_plan = fm.FusedMoEPlan
+    real_build = fm.IMPL.build
 
-    def plan(inputs, out, dtype, configs):  # Helion validates Configs only when compiling for a GPU
+    def build(inputs, out, case, dtype, configs):  # Helion validates Configs only when compiling for a GPU
         if len(configs["moe_gate_up"]["block_sizes"]) != 2:
             raise helion.exc.InvalidConfig("Too many values for config['block_sizes'], expected 2, got 3")
-        return real_plan(inputs, out, dtype, configs)
+        return real_build(inputs, out, case, dtype, configs)
 
-    monkeypatch.setattr(fm, "FusedMoEPlan", plan)
+    monkeypatch.setattr(fm.IMPL, "build", build)
     prepared = fm.IMPL.prepare(inputs, out, case, "bf16")
     assert prepared.info["config_source"].startswith("default (shipped entry ")
     assert "rejected: Too many values" in prepared.info["config_source"]
@@ -327,6 +328,6 @@ def test_tune_worst_first_orders_buckets_by_port_vs_best_upstream(tmp_path: Path
             writer.add({"kernel": "fused_moe", "category": "moe", "impl": impl, "model": "toy", "regime": "decode",
                         "shape": case(m, 4).shape_json(), "dtype": "bf16", "status": "ok", "median_us": us})
     plan = [(_configs.bucket_key(fm.case_dims(c), "bf16"), "bf16", c) for c in (case(8, 4), case(32, 4), case(8, 6))]
-    ordered = tune.order_worst_first(plan, tmp_path / "run", "fused_moe", fm.case_dims)
+    ordered = tune.order_worst_first(plan, tmp_path / "run", "fused_moe", fm.IMPL.case_dims)
     assert [c.params["M"] for _, _, c in ordered] == [32, 8, 8]
     assert ordered[-1][2].params["E"] == 6  # not measured in the run: last
