@@ -70,6 +70,8 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     row["tol"] = (tol if isinstance(tol, correctness.Tolerance) else max(tol.values(), key=lambda t: t.rel)).rel
 
     def failed(what: str, check) -> tuple[dict[str, Any], list[float]]:
+        for k in ("eager_us", "compile_s"):  # an incorrect row gets no time of any kind
+            row.pop(k, None)
         row.update(status="incorrect", error=f"{what}: {check.reason}" if what else check.reason,
                    rel_err=check.rel_err, max_abs_err=check.max_abs_err)
         return row, []
