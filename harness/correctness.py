@@ -49,11 +49,12 @@ def poison(out: Outputs) -> None:
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:
-    """[rows, rest] view over the first non-unit dim (a [1, T, H, V] output has T rows)."""
+    """[rows, rest] view over the first non-unit dim of a 2-D or larger output (a [1, T, H, V] output has T rows,
+    a [1, K] output one); a 1-D output is one row (its elements are single values, left to the global bound)."""
     shape = list(t.shape)
-    while len(shape) > 1 and shape[0] == 1:
+    while len(shape) > 2 and shape[0] == 1:
         shape.pop(0)
-    return t.reshape(shape[0], -1) if len(shape) > 1 else t.reshape(-1, 1)
+    return t.reshape(shape[0], -1) if len(shape) > 1 else t.reshape(1, -1)
 
 
 def row_errors(diff: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,7 @@ class Tolerance:
 class Prepared:
     """What an impl's `prepare` returns.
 
-    fn      -- zero-argument callable; each call must (re)write every element of the spec's output buffer.
+    fn      -- zero-argument callable; each call must (re)write every element of the spec's output buffer(s).
     info    -- facts recorded in the result row: the tile config the kernel runs with (`config`), where it
                came from (`config_source`, e.g. the upstream's tuned JSON for this GPU or `default`), and
                free-form `notes`.
@@ -100,6 +100,11 @@ class Prepared:
 
     fn: Callable[[], object]
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: upstream adapters only: re-runs the untimed translation of the spec's input layout into the upstream's
+    #: production layout (e.g. an LSE transposed to [H, T], as the upstream's caller hands it over), into the same
+    #: buffers `fn` reads.  The gate calls it after rewriting the inputs in place; a port never has one (the kit
+    #: gives none), so a port must read every data input in `fn`.
+    relayout: Callable[[], object] | None = None
 
 
 class KernelSpec(abc.ABC):

@@ -39,18 +39,18 @@ def _short(e: BaseException) -> str:
 def rewrite_inputs(spec, inputs, case, dtype: str, device, seed: int) -> list[str]:
     """Overwrite the spec's data inputs in place (same storage, fresh values from `seed`): what `prepare` saw is
     gone, so an impl whose callable does not read its inputs (the answer computed in `prepare`, a cached
-    output) is caught by the next check.  Returns the names it could not rewrite (a fresh draw of another
-    shape, e.g. ragged lengths)."""
+    output) is caught by the next check.  All or nothing: when a fresh draw has another shape (ragged lengths
+    drawn per seed), a partial rewrite could make the inputs inconsistent (new tokens vs their cache), so none
+    is rewritten and the names are returned."""
     fresh = spec.make_inputs(case, dtype, device, seed)
-    skipped = []
-    for name in spec.data_inputs(inputs):
-        new = fresh.get(name)
-        old = inputs[name]
+    names = spec.data_inputs(inputs)
+    for name in names:
+        new, old = fresh.get(name), inputs[name]
         if not isinstance(new, type(old)) or new.shape != old.shape or new.dtype != old.dtype:
-            skipped.append(name)
-            continue
-        old.copy_(new)
-    return skipped
+            return names
+    for name in names:
+        inputs[name].copy_(fresh[name])
+    return []
 
 
 def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple[dict[str, Any], list[float]]:
@@ -89,13 +89,15 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
         return failed("", check)
     # no work in prepare: the same callable on new values in the same input storage
     skipped = rewrite_inputs(spec, inputs, case, dtype, device, seed ^ 0x5EED)
+    if prepared.relayout is not None:
+        prepared.relayout()
     ref = spec.reference(inputs, case, dtype)
     check = correctness.check_call(prepared.fn, out, ref, tol)
     if not check.ok:
         return failed("inputs rewritten after prepare", check)
     if skipped:
-        row["notes"] = "; ".join(x for x in (row.get("notes"), f"not rewritten after prepare: {', '.join(skipped)}")
-                                 if x)
+        row["notes"] = "; ".join(x for x in (row.get("notes"), "inputs not rewritten after prepare (a fresh draw "
+                                             f"has other shapes): {', '.join(skipped)}") if x)
     if task.get("check_only"):  # correctness sweep: the gate on two seeds, no timing
         for what, fn, o, r in _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, inputs):
             check = correctness.check_call(fn, o, r, tol)
@@ -143,6 +145,8 @@ def _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, inputs
     """(what, callable, outputs, reference) of the checks after the first: the prepared callable once more on
     rewritten inputs, then (unless disabled) a fresh prepare on a second seed."""
     rewrite_inputs(spec, inputs, case, dtype, device, seed ^ 0xC0FFEE)
+    if prepared.relayout is not None:
+        prepared.relayout()
     yield "again after timing, on rewritten inputs", prepared.fn, out, spec.reference(inputs, case, dtype)
     if task.get("recheck_seed", True):
         seed2 = (seed + 0x9E3779B1) % (1 << 31)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -21,6 +22,26 @@ import torch
 from harness.spec import Impl
 
 FLA_DISPATCH_ENV = "FLA_DISABLE_BACKEND_DISPATCH"
+
+
+class Relayout:
+    """Untimed translations of spec-layout inputs into the layout the upstream's production caller hands its
+    kernel (a transposed state, a base-2 LSE, head-first q/k/v...): `rl(lambda: f(inputs[...]))` returns a buffer
+    holding the translation now; `Prepared(..., relayout=rl.refresh)` lets the gate recompute every buffer into
+    the same storage after it rewrites the inputs (so the upstream is timed as served, and still checked on
+    new values)."""
+
+    def __init__(self) -> None:
+        self._refresh: list[Callable[[], object]] = []
+
+    def __call__(self, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        buf = make().contiguous()
+        self._refresh.append(lambda: buf.copy_(make()))
+        return buf
+
+    def refresh(self) -> None:
+        for f in self._refresh:
+            f()
 
 
 def cuda_reason() -> str | None:

@@ -61,6 +61,7 @@ def test_port_passes_the_gate_in_interpret_mode(module: str, case, dtype: str) -
         res = check_call(prepared.fn, out, ref, tol)
         assert res.ok, f"{what}: {res.reason}"
     assert prepared.info["config_source"] and prepared.info["config"]
+    assert prepared.relayout is None  # a port reads every data input in its timed callable
 
 
 @pytest.mark.parametrize("module", PORTS)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from harness.spec import Case, Inputs, Prepared
+from upstream_adapters._base import Relayout
 from upstream_adapters.attention._common import FlaImpl, SglangImpl
 
 FLA_MOD = "fla.ops.kda.chunk"
@@ -60,7 +61,8 @@ class SglangKdaChunk(SglangImpl):
         q, k, v, g, beta = inputs["q"], inputs["k"], inputs["v"], inputs["g"], inputs["beta"]
         scale = float(inputs["scale"])
         cu = inputs["cu_seqlens"].to(torch.int32)
-        pool_init = inputs["initial_state"].transpose(-1, -2).contiguous()  # [B, HV, V, K], SGLang's layout
+        rl = Relayout()
+        pool_init = rl(lambda: inputs["initial_state"].transpose(-1, -2))  # [B, HV, V, K], SGLang's layout
         pool = torch.empty_like(pool_init)
         slots = torch.arange(pool.shape[0], dtype=torch.int32, device=q.device)
         # chunk_kda_fwd writes o into v's storage (chunk_gla_fwd_o_gk(..., o=v)): in serving v is a fresh
@@ -79,7 +81,7 @@ class SglangKdaChunk(SglangImpl):
                  "(the kernel writes o into v's storage); o copied into the bench buffer (timed)"]
         return Prepared(fn, {"config": {"chunk_size": 64}, "config_source": "launcher fixed chunk 64; "
                              "fused diagonal/recompute when B*NT*H <= 256 (its heuristic)",
-                             "notes": "; ".join(notes)})
+                             "notes": "; ".join(notes)}, relayout=rl.refresh)
 
 
 IMPLS = [FlaKdaChunk(), SglangKdaChunk()]

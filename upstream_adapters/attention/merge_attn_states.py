@@ -32,8 +32,12 @@ class VllmMergeAttnStates(VllmImpl):
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
         mod = self.load_modules()[VLLM_MOD]
         va, vb = inputs["v_a"], inputs["v_b"]
-        lse_a = inputs["lse_a"].t().contiguous()  # vLLM: [NUM_HEADS, NUM_TOKENS]
+        lse_a = inputs["lse_a"].t().contiguous()  # vLLM: [NUM_HEADS, NUM_TOKENS], as its attention hands it over
         lse_b = inputs["lse_b"].t().contiguous()
+
+        def relayout() -> None:
+            lse_a.copy_(inputs["lse_a"].t())
+            lse_b.copy_(inputs["lse_b"].t())
 
         def fn() -> None:
             mod.merge_attn_states(output=out, prefix_output=va, prefix_lse=lse_a, suffix_output=vb,
@@ -41,7 +45,8 @@ class VllmMergeAttnStates(VllmImpl):
 
         notes = [*self.base_notes(), "launcher merge_attn_states (Triton), output_lse=None"]
         return Prepared(fn, {"config": {"grid": "(T, H)", "PADDED_HEAD_SIZE": "next_pow2(D)"},
-                             "config_source": "launcher fixed (no tuning table)", "notes": "; ".join(notes)})
+                             "config_source": "launcher fixed (no tuning table)", "notes": "; ".join(notes)},
+                        relayout=relayout)
 
 
 class FlashinferMergeState(FlashinferImpl):
@@ -55,6 +60,10 @@ class FlashinferMergeState(FlashinferImpl):
         s_a = (inputs["lse_a"] * LOG2E).contiguous()  # FlashInfer cascade: base-2 LSE
         s_b = (inputs["lse_b"] * LOG2E).contiguous()
 
+        def relayout() -> None:
+            torch.mul(inputs["lse_a"], LOG2E, out=s_a)
+            torch.mul(inputs["lse_b"], LOG2E, out=s_b)
+
         def fn() -> None:
             v_merged, _ = mod.merge_state(va, s_a, vb, s_b)
             out.copy_(v_merged)
@@ -62,7 +71,8 @@ class FlashinferMergeState(FlashinferImpl):
         notes = [*self.base_notes(), "launcher flashinfer.triton.cascade.merge_state; LSE converted to base 2 "
                  "in prepare; launcher allocates its output, copy into the bench buffer is timed"]
         return Prepared(fn, {"config": {"grid": "(T,)", "bdx": "D", "bdy": "H"},
-                             "config_source": "launcher fixed (no tuning table)", "notes": "; ".join(notes)})
+                             "config_source": "launcher fixed (no tuning table)", "notes": "; ".join(notes)},
+                        relayout=relayout)
 
 
 class SglangMergeState(SglangImpl):

@@ -18,6 +18,7 @@ import torch
 
 from harness.spec import Case, Inputs, Prepared
 from harness.specs.linear.chunk_o import CHUNK
+from upstream_adapters._base import Relayout
 from upstream_adapters.linear._common import UpstreamImpl
 
 FLA_MOD = "fla.ops.common.chunk_o"
@@ -44,7 +45,9 @@ class FlaChunkO(UpstreamImpl):
         mods = self.load_modules()
         launch = mods[FLA_MOD].chunk_fwd_o
         cu = inputs["cu_seqlens"]
-        args = _qkv(inputs) | dict(h=inputs["h"], g=inputs["g"] / math.log(2), cu_seqlens=cu, chunk_size=CHUNK,
+        rl = Relayout()
+        args = _qkv(inputs) | dict(h=inputs["h"], g=rl(lambda: inputs["g"] / math.log(2)), cu_seqlens=cu,
+                                   chunk_size=CHUNK,
                                    chunk_indices=mods[FLA_INDEX_MOD].prepare_chunk_indices(cu, CHUNK,
                                                                                            cu_seqlens_cpu=cu.cpu()))
 
@@ -53,7 +56,7 @@ class FlaChunkO(UpstreamImpl):
 
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "fla autotune (in-kernel)",
                              "notes": self.notes("g rescaled to log2 in prepare (fla's exp2 kernel)",
-                                                 "o copied into the harness buffer")})
+                                                 "o copied into the harness buffer")}, relayout=rl.refresh)
 
 
 class VllmChunkO(UpstreamImpl):
@@ -67,7 +70,8 @@ class VllmChunkO(UpstreamImpl):
         mods = self.load_modules()
         launch = mods[VLLM_MOD].chunk_fwd_o
         cu = inputs["cu_seqlens"].to(torch.int32)
-        args = _qkv(inputs) | dict(h=inputs["h"].transpose(-1, -2).contiguous(), g=inputs["g"], cu_seqlens=cu,
+        rl = Relayout()
+        args = _qkv(inputs) | dict(h=rl(lambda: inputs["h"].transpose(-1, -2)), g=inputs["g"], cu_seqlens=cu,
                                    chunk_indices=mods[VLLM_INDEX_MOD].prepare_chunk_indices(cu, CHUNK),
                                    chunk_size=CHUNK, core_attn_out=out)
 
@@ -75,7 +79,8 @@ class VllmChunkO(UpstreamImpl):
             launch(**args)
 
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "vllm autotune (in-kernel)",
-                             "notes": self.notes("h transposed to [.., V, K] in prepare; o via core_attn_out")})
+                             "notes": self.notes("h transposed to [.., V, K] in prepare; o via core_attn_out")},
+                        relayout=rl.refresh)
 
 
 class SglangChunkO(UpstreamImpl):
@@ -87,7 +92,8 @@ class SglangChunkO(UpstreamImpl):
 
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[SGL_MOD].chunk_fwd_o
-        args = _qkv(inputs) | dict(h=inputs["h"].transpose(-1, -2).contiguous(), g=inputs["g"],
+        rl = Relayout()
+        args = _qkv(inputs) | dict(h=rl(lambda: inputs["h"].transpose(-1, -2)), g=inputs["g"],
                                    cu_seqlens=inputs["cu_seqlens"], chunk_size=CHUNK)
 
         def fn() -> None:
@@ -96,7 +102,7 @@ class SglangChunkO(UpstreamImpl):
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "sglang autotune (in-kernel)",
                              "notes": self.notes("h transposed to [.., V, K] in prepare",
                                                  "chunk indices computed inside the launcher, as served",
-                                                 "o copied into the harness buffer")})
+                                                 "o copied into the harness buffer")}, relayout=rl.refresh)
 
 
 IMPLS = [FlaChunkO(), VllmChunkO(), SglangChunkO()]

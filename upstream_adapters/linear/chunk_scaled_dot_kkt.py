@@ -18,6 +18,7 @@ import torch
 
 from harness.spec import Case, Inputs, Prepared
 from harness.specs.linear.chunk_scaled_dot_kkt import CHUNK
+from upstream_adapters._base import Relayout
 from upstream_adapters.linear._common import UpstreamImpl
 
 VLLM_MOD = "vllm.third_party.flash_linear_attention.ops.chunk_scaled_dot_kkt"
@@ -61,7 +62,9 @@ class FlaChunkKKT(UpstreamImpl):
         mods = self.load_modules()
         launch = mods[FLA_MOD].chunk_scaled_dot_kkt_fwd
         cu = inputs["cu_seqlens"]
-        args: dict[str, Any] = dict(k=inputs["k"], g=inputs["g"] / math.log(2), beta=inputs["beta"], cu_seqlens=cu,
+        rl = Relayout()
+        args: dict[str, Any] = dict(k=inputs["k"], g=rl(lambda: inputs["g"] / math.log(2)), beta=inputs["beta"],
+                                    cu_seqlens=cu,
                                     chunk_size=CHUNK, output_dtype=torch.float32,
                                     chunk_indices=mods[FLA_INDEX_MOD].prepare_chunk_indices(cu, CHUNK,
                                                                                             cu_seqlens_cpu=cu.cpu()))
@@ -71,7 +74,7 @@ class FlaChunkKKT(UpstreamImpl):
 
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "fla autotune (in-kernel)",
                              "notes": self.notes("g rescaled to log2 in prepare (fla's exp2 kernel)",
-                                                 "A copied into the harness buffer")})
+                                                 "A copied into the harness buffer")}, relayout=rl.refresh)
 
 
 IMPLS = [VllmChunkKKT(), FlaChunkKKT()]

@@ -23,6 +23,7 @@ import torch
 
 from harness.spec import Case, Inputs, Prepared
 from harness.specs.linear.gated_delta_rule_chunk import CHUNK
+from upstream_adapters._base import Relayout
 from upstream_adapters.linear._common import UpstreamImpl
 
 FLA_MOD = "fla.ops.gated_delta_rule.chunk"
@@ -80,7 +81,8 @@ class VllmGDNChunk(UpstreamImpl):
         index = mods[VLLM_INDEX_MOD]
         cu = inputs["cu_seqlens"].to(torch.int32)  # vLLM passes query_start_loc (int32)
         chunk_size = getattr(mods[VLLM_MOD], "FLA_CHUNK_SIZE", CHUNK)
-        h0 = state_v_first(inputs["h0"])
+        rl = Relayout()
+        h0 = rl(lambda: state_v_first(inputs["h0"]))
         args: dict[str, Any] = dict(
             q=inputs["q"], k=inputs["k"], v=inputs["v"], g=inputs["g"], beta=inputs["beta"],
             scale=inputs["scale"], initial_state=h0, output_final_state=True, cu_seqlens=cu,
@@ -93,7 +95,8 @@ class VllmGDNChunk(UpstreamImpl):
             launch(**args)  # core_attn_out: vLLM writes o straight into the harness buffer
 
         return Prepared(fn, {"config": {"chunk_size": chunk_size}, "config_source": "vllm autotune (in-kernel)",
-                             "notes": self.notes("initial state transposed to vLLM's [N, HV, V, K] in prepare")})
+                             "notes": self.notes("initial state transposed to vLLM's [N, HV, V, K] in prepare")},
+                        relayout=rl.refresh)
 
 
 class SglangGDNChunk(UpstreamImpl):
@@ -106,7 +109,8 @@ class SglangGDNChunk(UpstreamImpl):
     def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
         mods = self.load_modules()
         launch = mods[SGL_MOD].chunk_gated_delta_rule
-        h0 = state_v_first(inputs["h0"])
+        rl = Relayout()
+        h0 = rl(lambda: state_v_first(inputs["h0"]))
         pool = torch.empty_like(h0)  # SGLang's state pool: read at the indices, final state written back there
         n = h0.shape[0]
         indices = torch.arange(n, dtype=torch.int32, device=h0.device)
@@ -126,7 +130,7 @@ class SglangGDNChunk(UpstreamImpl):
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "sglang autotune (in-kernel)",
                              "notes": self.notes("state pool [N, HV, V, K] restored from h0 before each call "
                                                  "(inplace_update=True as served); o copied into the harness "
-                                                 "buffer (no out= argument)")})
+                                                 "buffer (no out= argument)")}, relayout=rl.refresh)
 
 
 class NvlabsGDNChunk(UpstreamImpl):
@@ -150,10 +154,11 @@ class NvlabsGDNChunk(UpstreamImpl):
                 x = x.repeat_interleave(repeat, dim=2)
             return x.transpose(1, 2).contiguous()
 
-        args: dict[str, Any] = dict(q=head_first(inputs["q"], rep), k=head_first(inputs["k"], rep),
-                                    v=head_first(inputs["v"]), beta=head_first(inputs["beta"]),
-                                    g=head_first(inputs["g"]), BT=CHUNK, initial_state=inputs["h0"],
-                                    output_final_state=False)
+        rl = Relayout()
+        args: dict[str, Any] = dict(q=rl(lambda: head_first(inputs["q"], rep)),
+                                    k=rl(lambda: head_first(inputs["k"], rep)), v=rl(lambda: head_first(inputs["v"])),
+                                    beta=rl(lambda: head_first(inputs["beta"])), g=rl(lambda: head_first(inputs["g"])),
+                                    BT=CHUNK, initial_state=inputs["h0"], output_final_state=False)
         out_hf = out.view(n, t, hv, -1).transpose(1, 2)  # [N, HV, T, V] view of the harness buffer
 
         def fn() -> None:
@@ -163,7 +168,8 @@ class NvlabsGDNChunk(UpstreamImpl):
         return Prepared(fn, {"config": {"BT": CHUNK}, "config_source": "NVlabs autotune (in-kernel)",
                              "notes": self.notes("head-first layout and q/k repeated to HV heads in prepare (no "
                                                  "GVA in this kernel)", "no final state (launcher never writes "
-                                                 "it)", "scale fixed K^-0.5 inside", "o copied (timed)")})
+                                                 "it)", "scale fixed K^-0.5 inside", "o copied (timed)")},
+                        relayout=rl.refresh)
 
 
 IMPLS = [FlaGDNChunk(), VllmGDNChunk(), SglangGDNChunk(), NvlabsGDNChunk()]

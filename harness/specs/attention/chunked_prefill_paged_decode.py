@@ -84,7 +84,7 @@ class ChunkedPrefillPagedDecodeSpec(KernelSpec):
     id = "chunked_prefill_paged_decode"
     category = "attention"
     catalog_rows = (14,)
-    token_dim = 'B'
+    token_dim = None  # a mixed batch: Bd decode sequences + Bp prefill chunks, no one token dim
     title = "Mixed chunked-prefill + decode batch over vLLM's legacy paged KV layout (GQA, causal)"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16", "fp16")
 

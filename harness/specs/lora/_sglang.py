@@ -53,6 +53,10 @@ class _SglangLoraSpec(KernelSpec):
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
     #: the merged-layer kinds this kernel runs on in SGLang (proj / gate_up / qkv)
     layers: ClassVar[tuple[str, ...]] = ()
+    #: the adapter weights sit in a LoRA memory pool filled when an adapter loads (SGLang copies them into its
+    #: [slots, ...] pool then), and the token-to-adapter mapping is batch metadata: prepare may read these;
+    #: the activations (x, xa, base) are rewritten after prepare
+    prepared_inputs = ("lora_a", "lora_b", "mapping")
 
     def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
         return sglang_cases(model, quick, self.layers)
