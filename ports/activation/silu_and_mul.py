@@ -4,8 +4,8 @@
 
 One pass, memory-bound (6 bytes per output element).  The gate and up halves are two strided views of x (no
 copy); the product is computed in fp32 and rounded once (the upstream rounds silu(gate) to bf16 first: one
-rounding fewer here).  Tiles: [rows, columns] with the column block as wide as N allows (up to 2048 elements,
-16-byte vector accesses) and enough rows per tile for ~8K elements, so each program moves ~48 KB.
+rounding fewer here).  Tiles: `row_tile` (the kit's memory-bound heuristic): the column block as wide as N allows,
+rows up to 8K elements per tile, fewer when that would leave SMs idle.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most
+from ports._port import Configs, HelionPort, Launch, check_main, row_tile
 
 
 @helion.kernel(static_shapes=False)
@@ -34,21 +34,13 @@ def silu_and_mul_kernel(
         out[tile_r, tile_n] = (g * torch.sigmoid(g) * u).to(out.dtype)
 
 
-def elementwise_config(rows: int, cols: int, target: int = 8192, max_cols: int = 2048) -> dict[str, Any]:
-    """[rows, cols] tiles of ~`target` elements for a memory-bound elementwise kernel: columns first (contiguous,
-    vectorized), the rest of the budget in rows; 8 warps for full tiles, 4 for small ones."""
-    bn = pow2_at_most(max_cols, cols, floor=16)
-    br = pow2_at_most(max(1, target // bn), rows, floor=1)
-    return {"block_sizes": [br, bn], "num_warps": 8 if br * bn >= 4096 else 4}
-
-
 class HelionSiluAndMul(HelionPort):
     kernel: ClassVar[str] = "silu_and_mul"
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
     notes: ClassVar[tuple[str, ...]] = ("one pass: gate and up read as strided views of x, fp32 math, one rounding",)
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
-        return {"silu_and_mul_kernel": elementwise_config(int(dims["R"]), int(dims["N"]))}
+        return {"silu_and_mul_kernel": row_tile(int(dims["R"]), int(dims["N"]))}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
         x = inputs["x"]
