@@ -17,6 +17,25 @@ from harness.specs.linear.causal_conv1d_update import SPEC as UPD
 CPU = torch.device("cpu")
 
 
+class OneOutput:
+    """A spec seen through one of its named outputs (the shared checks compare a single tensor)."""
+
+    def __init__(self, spec, name: str) -> None:
+        self._spec, self._name = spec, name
+
+    def __getattr__(self, attr):
+        return getattr(self._spec, attr)
+
+    def make_output(self, *a):
+        return self._spec.make_output(*a)[self._name]
+
+    def reference(self, *a):
+        return self._spec.reference(*a)[self._name]
+
+    def tolerance(self, dtype):
+        return self._spec.tolerance(dtype)[self._name]
+
+
 def looped_conv(inp):
     """float64, token by token: y[t] = silu(b + sum_j w[:, j] x[t - (W-1) + j]), zeros before a sequence."""
     x, w, b = inp["x"].double(), inp["weight"].double(), inp["bias"].double()
@@ -37,8 +56,8 @@ def looped_conv(inp):
 def test_fwd_reference_matches_loops():
     for case in FWD.test_cases():
         inp = FWD.make_inputs(case, "bf16", CPU, seed=3)
-        ref = FWD.reference(inp, case, "bf16")
-        assert ref.shape == FWD.make_output(inp, case, "bf16").shape
+        ref = FWD.reference(inp, case, "bf16")["y"]
+        assert ref.shape == FWD.make_output(inp, case, "bf16")["y"].shape
         assert torch.allclose(ref.double(), looped_conv(inp), rtol=1e-5, atol=1e-6)
 
 
@@ -46,11 +65,22 @@ def test_update_is_the_last_token_of_a_prefill():
     """Decode on a state holding the previous W-1 inputs == the prefill output at that token."""
     case = Case("t", "test", {"batch": 1, "T": 6, "dim": 5, "W": 4})
     inp = FWD.make_inputs(case, "bf16", CPU, seed=4)
-    ref = FWD.reference(inp, case, "bf16")
+    ref = FWD.reference(inp, case, "bf16")["y"]
     x = inp["x"]
     upd = {"x": x[-1:], "conv_state": x[-4:-1].t()[None].contiguous(), "weight": inp["weight"], "bias": inp["bias"]}
     got = UPD.reference(upd, Case("t", "test", {"batch": 1, "dim": 5, "W": 4}), "bf16")
-    assert torch.allclose(got, ref[-1:], atol=1e-6)
+    assert torch.allclose(got["y"], ref[-1:], atol=1e-6)
+    # the prefill's conv state is the window the next decode step reads: the update's state = the last W - 1 inputs
+    assert torch.equal(got["conv_state"][0].to(x.dtype), x[-3:].t())
+    assert torch.equal(FWD.reference(inp, case, "bf16")["conv_state"][0].to(x.dtype), x[-3:].t())
+
+
+def test_fwd_conv_state_zero_pads_short_sequences():
+    case = Case("t", "test", {"batch": 2, "T": 1, "dim": 3, "W": 4})  # one token, window W - 1 = 3
+    inp = FWD.make_inputs(case, "bf16", CPU, seed=7)
+    st = FWD.reference(inp, case, "bf16")["conv_state"]
+    assert st.shape == (2, 3, 3) and torch.equal(st[:, :, :2], torch.zeros(2, 3, 2))
+    assert torch.equal(st[:, :, 2], inp["x"].float())
 
 
 @pytest.mark.parametrize("spec", [FWD], ids=lambda s: s.id)
@@ -65,7 +95,7 @@ def test_inputs_are_seeded_and_in_domain(spec):
     assert a["bias"].abs().sum() > 0
 
 
-@pytest.mark.parametrize("spec", [FWD], ids=lambda s: s.id)
+@pytest.mark.parametrize("spec", [OneOutput(FWD, "y")], ids=lambda s: s.id)
 def test_tolerances_accept_rounding_and_reject_planted_bugs(spec):
     case = spec.test_cases()[0]
     inp = spec.make_inputs(case, "bf16", CPU, seed=5)
@@ -87,8 +117,8 @@ def test_prefill_does_not_leak_across_sequences():
     case = FWD.test_cases()[0]
     inp = FWD.make_inputs(case, "bf16", CPU, seed=6)
     one_seq = inp | {"query_start_loc": inp["query_start_loc"][[0, -1]]}
-    assert not compare(FWD.reference(one_seq, case, "bf16"), FWD.reference(inp, case, "bf16"),
-                       FWD.tolerance("bf16")).ok
+    assert not compare(FWD.reference(one_seq, case, "bf16")["y"], FWD.reference(inp, case, "bf16")["y"],
+                       FWD.tolerance("bf16")["y"]).ok
 
 
 def test_cases_from_model_yaml():

@@ -19,6 +19,11 @@ CPU = torch.device("cpu")
 SPECS = [RWKV6]  # test_rwkv7_recurrent_spec.py / test_rwkv4_recurrent_spec.py run the same checks
 
 
+def primary(x):
+    """The token output of a spec's outputs / reference / tolerance (RWKV-6/7 name it `o` next to final_state)."""
+    return x["o"] if isinstance(x, dict) else x
+
+
 def looped_rwkv6(inp):
     """float64, element by element over (k, v) of the state."""
     r, k, v, w = (inp[x][0].double() for x in ("r", "k", "v", "w"))
@@ -78,8 +83,8 @@ def test_reference_matches_independent_form(spec):
     dtype = spec.dtypes[0]
     for case in spec.test_cases():
         inp = spec.make_inputs(case, dtype, CPU, seed=3)
-        ref = spec.reference(inp, case, dtype)
-        assert ref.shape == spec.make_output(inp, case, dtype).shape
+        ref = primary(spec.reference(inp, case, dtype))
+        assert ref.shape == primary(spec.make_output(inp, case, dtype)).shape
         assert torch.allclose(ref.double(), NAIVE[spec.id](inp), rtol=1e-4, atol=1e-5)
 
 
@@ -104,8 +109,8 @@ def test_tolerance_rejects_planted_bugs(spec):
     dtype = spec.dtypes[0]
     case = spec.test_cases()[0]
     inp = spec.make_inputs(case, dtype, CPU, seed=5)
-    ref = spec.reference(inp, case, dtype)
-    tol = spec.tolerance(dtype)
+    ref = primary(spec.reference(inp, case, dtype))
+    tol = primary(spec.tolerance(dtype))
     if dtype == "bf16":
         assert compare(ref.to(torch.bfloat16), ref, tol).ok
     if spec is RWKV6:
@@ -120,10 +125,24 @@ def test_tolerance_rejects_planted_bugs(spec):
                 "decay off by e": inp | {"w": inp["w"] + 1.0},
                 "initial numerator ignored": inp | {"state": no_alpha}}
     for name, bad in bugs.items():
-        assert not compare(spec.reference(bad, case, dtype), ref, tol).ok, name
-    out = spec.make_output(inp, case, dtype)
+        assert not compare(primary(spec.reference(bad, case, dtype)), ref, tol).ok, name
+    out = primary(spec.make_output(inp, case, dtype))
     res = check_call(lambda: out.view(-1)[:-1].copy_(ref.reshape(-1)[:-1]), out, ref, tol)
     assert not res.ok and "NaN" in res.reason
+
+
+@pytest.mark.parametrize("spec", [RWKV6, RWKV7], ids=lambda s: s.id)
+def test_final_state_is_named_and_checked(spec):
+    case = spec.test_cases()[0]
+    inp = spec.make_inputs(case, "bf16", CPU, seed=6)
+    out, ref, tol = spec.make_output(inp, case, "bf16"), spec.reference(inp, case, "bf16"), spec.tolerance("bf16")
+    assert set(out) == set(ref) == set(tol) == {"o", "final_state"}
+    assert ref["final_state"].shape == inp["h0"].shape and out["final_state"].dtype == torch.float32
+    # the last state of a sequence is what a one-token continuation starts from: o of the next token matches
+    nxt = spec.make_inputs(Case("t", "test", {**case.params, "T": 1}), "bf16", CPU, seed=8)
+    one = spec.reference(nxt | {"h0": ref["final_state"]}, case, "bf16")["o"]
+    assert torch.isfinite(one).all()
+    assert not compare(ref | {"final_state": inp["h0"].clone()}, ref, tol).ok
 
 
 def test_no_model_is_an_rwkv_model():

@@ -11,7 +11,8 @@ cache lines 1..batch (0 is NULL_BLOCK_ID); has_initial_state all False (fresh pr
 read, so repeated calls are identical); the launch metadata (per-program sequence and chunk offsets) comes from
 vLLM's own `compute_causal_conv1d_metadata` in prepare, as the attention-metadata builder precomputes it (without
 it the launcher syncs the device to read sequence lengths).  The launcher allocates y channel-last; the copy into
-the harness's token-major buffer is timed.
+the harness's token-major buffer is timed, and so is the copy of the written cache lines 1..batch into the spec's
+conv_state output.  SGLang writes the spec's conv_state buffer directly (its cache lines 0..batch-1).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class VllmCausalConv1d(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (VLLM_MOD, VLLM_META_MOD)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mods = self.load_modules()
         launch = mods[VLLM_MOD].causal_conv1d_fn
         x, w = inputs["x"], inputs["weight"]
@@ -51,22 +52,24 @@ class VllmCausalConv1d(UpstreamImpl):
         nums_dict, batch_ptr, offset_ptr = mods[VLLM_META_MOD].compute_causal_conv1d_metadata(
             qsl.cpu(), device=x.device)
         metadata = SimpleNamespace(nums_dict=nums_dict, batch_ptr=batch_ptr, token_chunk_offset_ptr=offset_ptr)
+        pool = conv_state_pool(batch + 1, dim, width, x.dtype, x.device)
         args: dict[str, Any] = dict(
-            x=x.t(), weight=w, bias=inputs["bias"], conv_states=conv_state_pool(batch + 1, dim, width, x.dtype,
-                                                                                 x.device),
+            x=x.t(), weight=w, bias=inputs["bias"], conv_states=pool,
             query_start_loc=qsl, cache_indices=torch.arange(1, batch + 1, dtype=torch.int32, device=x.device),
             has_initial_state=torch.zeros(batch, dtype=torch.bool, device=x.device), activation="silu",
             metadata=metadata,
         )
 
         def fn() -> None:
-            out.copy_(launch(**args).t())
+            out["y"].copy_(launch(**args).t())
+            out["conv_state"].copy_(pool[1:])  # the written cache lines into the spec's conv_state output
 
         return Prepared(fn, {"config": {"BLOCK_M": 8, "BLOCK_N": 256, "num_stages": 2},
                              "config_source": "vllm launcher constants",
                              "notes": self.notes("metadata from compute_causal_conv1d_metadata in prepare",
                                                  "fresh prompts (has_initial_state=False)",
-                                                 "channel-last y copied into the token-major harness buffer")})
+                                                 "channel-last y copied into the token-major harness buffer",
+                                                 "conv-state cache lines copied into the harness buffer")})
 
 
 class SglangCausalConv1d(UpstreamImpl):
@@ -76,7 +79,7 @@ class SglangCausalConv1d(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (SGL_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[SGL_MOD].causal_conv1d_fn
         x, w = inputs["x"], inputs["weight"]
         qsl = inputs["query_start_loc"]
@@ -84,14 +87,14 @@ class SglangCausalConv1d(UpstreamImpl):
         dim, width = w.shape
         args: dict[str, Any] = dict(
             x=x.t(), weight=w, bias=inputs["bias"],
-            conv_states=torch.zeros((batch, dim, width - 1), dtype=x.dtype, device=x.device),
+            conv_states=out["conv_state"],  # [batch, dim, W - 1]: cache lines 0..batch-1, written by the kernel
             query_start_loc=qsl, seq_lens_cpu=qsl.diff().tolist(),
             cache_indices=torch.arange(batch, dtype=torch.int32, device=x.device),
             has_initial_state=torch.zeros(batch, dtype=torch.bool, device=x.device), activation="silu",
         )
 
         def fn() -> None:
-            out.copy_(launch(**args).t())
+            out["y"].copy_(launch(**args).t())
 
         return Prepared(fn, {"config": {}, "config_source": "sglang launcher constants",
                              "notes": self.notes("fresh prompts (has_initial_state=False)",

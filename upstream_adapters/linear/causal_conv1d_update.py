@@ -7,6 +7,9 @@ the launcher and copied) and vLLM 0.33.0 `causal_conv1d_update`
 Both kernels shift each request's conv state in place and has no separate destination index, so a repeated call
 would see a different state: fn restores the cache lines from a pristine copy first.  That copy is timed
 (2 x batch x dim x (W - 1) elements, about the kernel's own state traffic) and said so in the row's notes.
+
+The spec's named outputs are y and the shifted conv_state: SGLang shifts the spec's conv_state buffer itself (the
+restored copy); vLLM's pool lines 1..batch are copied into it after the launch (timed, in notes).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class VllmCausalConv1dUpdate(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (VLLM_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[VLLM_MOD].causal_conv1d_update
         x, w = inputs["x"], inputs["weight"]
         batch, dim = x.shape
@@ -37,16 +40,19 @@ class VllmCausalConv1dUpdate(UpstreamImpl):
         pristine[1:] = inputs["conv_state"]
         args: dict[str, Any] = dict(
             x=x, conv_state=pool, weight=w, bias=inputs["bias"], activation="silu",
-            conv_state_indices=torch.arange(1, batch + 1, dtype=torch.int32, device=x.device), out=out,
+            conv_state_indices=torch.arange(1, batch + 1, dtype=torch.int32, device=x.device), out=out["y"],
         )
 
         def fn() -> None:
             pool.copy_(pristine)  # the in-place shift would change the next call's state
             launch(**args)
+            out["conv_state"].copy_(pool[1:])  # the shifted cache lines into the spec's conv_state output
 
         return Prepared(fn, {"config": {}, "config_source": "vllm launcher constants",
                              "notes": self.notes("conv state restored from a pristine copy before each call "
-                                                 "(timed, ~ the kernel's own state traffic)")})
+                                                 "(timed, ~ the kernel's own state traffic)",
+                                                 "shifted cache lines copied into the harness buffer (timed)")},
+                        relayout=lambda: pristine[1:].copy_(inputs["conv_state"]))  # the cache holds the state
 
 
 class SglangCausalConv1dUpdate(UpstreamImpl):
@@ -56,11 +62,11 @@ class SglangCausalConv1dUpdate(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (SGL_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[SGL_MOD].causal_conv1d_update
         x = inputs["x"]
         pristine = inputs["conv_state"]
-        pool = pristine.clone()
+        pool = out["conv_state"]  # shifted in place: the spec's conv_state output
         args: dict[str, Any] = dict(
             x=x, conv_state=pool, weight=inputs["weight"], bias=inputs["bias"], activation="silu",
             conv_state_indices=torch.arange(x.shape[0], dtype=torch.int32, device=x.device),
@@ -68,7 +74,7 @@ class SglangCausalConv1dUpdate(UpstreamImpl):
 
         def fn() -> None:
             pool.copy_(pristine)  # the in-place shift would change the next call's state
-            out.copy_(launch(**args))
+            out["y"].copy_(launch(**args))
 
         return Prepared(fn, {"config": {}, "config_source": "sglang launcher constants",
                              "notes": self.notes("conv state restored from a pristine copy before each call "

@@ -1,6 +1,6 @@
 """Upstream GLA fused recurrent: fla 0.6.0 `fused_recurrent_gla` (fla.ops.gla.fused_recurrent; kernel
 fla.ops.common.fused_recurrent.fused_recurrent_fwd_kernel), one token per sequence, varlen, fp32 states in and
-out.  fla allocates o; the copy into the harness buffer is timed."""
+out.  fla allocates o and the final state; the copies into the spec's named buffers (o, final_state) are timed."""
 
 from __future__ import annotations
 
@@ -21,18 +21,19 @@ class FlaGLARecurrent(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (FLA_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[FLA_MOD].fused_recurrent_gla
         args: dict[str, Any] = dict(q=inputs["q"], k=inputs["k"], v=inputs["v"], gk=inputs["gk"],
                                     scale=inputs["scale"], initial_state=inputs["h0"], output_final_state=True,
                                     cu_seqlens=inputs["cu_seqlens"])
 
         def fn() -> None:
-            o, _ = launch(**args)
-            out.copy_(o)
+            o, ht = launch(**args)
+            out["o"].copy_(o)
+            out["final_state"].copy_(ht)
 
         return Prepared(fn, {"config": {}, "config_source": "fla launcher defaults",
-                             "notes": self.notes("o copied into the harness buffer")})
+                             "notes": self.notes("o and final state copied into the harness buffers")})
 
 
 IMPLS = [FlaGLARecurrent()]

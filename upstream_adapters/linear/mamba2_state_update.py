@@ -12,6 +12,10 @@
     sglang     sglang.kernels.ops.mamba.triton_ops.mamba_ssm.selective_state_update (SGLang's fork) with
                state_batch_indices and out=; in place like mamba_ssm, so the same timed restore copy.
 
+The spec's named outputs are y and the updated state: mamba_ssm and SGLang update the spec's `state` buffer in place
+(restored from the pristine input first, as before); vLLM writes its destination slots, copied into the buffer
+(timed: +2 state passes, in notes).
+
 All get the per-head A, dt, dt_bias, D broadcast with stride-0 views, as Mamba2.step and vLLM's mixer do
 (the kernels' TIE_HDIM path).
 """
@@ -50,16 +54,16 @@ class MambaSSMStateUpdate(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (MAMBA_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[MAMBA_MOD].selective_state_update
         pristine = inputs["state"]
-        state = pristine.clone()
+        state = out["state"]  # updated in place: the spec's state output
         args: dict[str, Any] = dict(state=state, x=inputs["x"], B=inputs["B"], C=inputs["C"], z=None,
                                     dt_softplus=True, **tied(inputs))
 
         def fn() -> None:
             state.copy_(pristine)
-            out.copy_(launch(**args))
+            out["y"].copy_(launch(**args))
 
         return Prepared(fn, {"config": {}, "config_source": "mamba_ssm launcher heuristics (by dstate)",
                              "notes": self.notes("in-place state restored from a pristine copy before each call "
@@ -84,7 +88,7 @@ class VllmStateUpdate(UpstreamImpl):
                   else f"vllm default (no tuned file {name})")
         return {"BLOCK_SIZE_M": block_m, "num_warps": warps}, source
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mod = self.load_modules()[VLLM_MOD]
         h0 = inputs["state"]
         batch = h0.shape[0]
@@ -94,7 +98,7 @@ class VllmStateUpdate(UpstreamImpl):
         dst = src + batch
         args: dict[str, Any] = dict(state=pool, x=inputs["x"], B=inputs["B"], C=inputs["C"], z=None,
                                     dt_softplus=True, state_batch_indices=src, dst_state_batch_indices=dst,
-                                    out=out, **tied(inputs))
+                                    out=out["y"], **tied(inputs))
         try:
             config, source = self._config(mod, h0)
         except Exception as e:  # noqa: BLE001 - the launcher looks it up again; only the record is lost
@@ -102,10 +106,14 @@ class VllmStateUpdate(UpstreamImpl):
 
         def fn() -> None:
             mod.selective_state_update(**args)
+            out["state"].copy_(pool[batch + 1:])  # the written slots into the spec's state output
 
         return Prepared(fn, {"config": config, "config_source": source,
                              "notes": self.notes("state pool: read slots 1..B, write slots B+1..2B "
-                                                 "(dst_state_batch_indices), y written via out=")})
+                                                 "(dst_state_batch_indices), y written via out=",
+                                                 "new states copied from the pool into the harness buffer "
+                                                 "(timed: +2 state passes)")},
+                        relayout=lambda: pool[1:batch + 1].copy_(h0))  # the cache holds the state (untimed)
 
 
 class SglangStateUpdate(UpstreamImpl):
@@ -115,13 +123,13 @@ class SglangStateUpdate(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (SGL_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[SGL_MOD].selective_state_update
         pristine = inputs["state"]
-        state = pristine.clone()
+        state = out["state"]  # updated in place: the spec's state output
         idx = torch.arange(state.shape[0], dtype=torch.int32, device=state.device)
         args: dict[str, Any] = dict(state=state, x=inputs["x"], B=inputs["B"], C=inputs["C"], z=None,
-                                    dt_softplus=True, state_batch_indices=idx, out=out, **tied(inputs))
+                                    dt_softplus=True, state_batch_indices=idx, out=out["y"], **tied(inputs))
 
         def fn() -> None:
             state.copy_(pristine)

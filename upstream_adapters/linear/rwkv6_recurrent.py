@@ -1,5 +1,6 @@
 """Upstream RWKV-6 fused recurrent: fla 0.6.0 `fused_recurrent_rwkv6` (fla.ops.rwkv6.fused_recurrent), varlen,
-fp32 initial / final states.  fla allocates o; the copy into the harness buffer is timed."""
+fp32 initial / final states.  fla allocates o and the final states; the copies into the spec's named buffers (o,
+final_state) are timed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class FlaRWKV6Recurrent(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (FLA_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[FLA_MOD].fused_recurrent_rwkv6
         args: dict[str, Any] = dict(r=inputs["r"], k=inputs["k"], v=inputs["v"], w=inputs["w"],
                                     u=inputs["u"], scale=inputs["scale"],
@@ -28,11 +29,12 @@ class FlaRWKV6Recurrent(UpstreamImpl):
                                     cu_seqlens=inputs["cu_seqlens"])
 
         def fn() -> None:
-            o, _ = launch(**args)
-            out.copy_(o)
+            o, ht = launch(**args)
+            out["o"].copy_(o)
+            out["final_state"].copy_(ht)
 
         return Prepared(fn, {"config": {}, "config_source": "fla autotune (in-kernel)",
-                             "notes": self.notes("o copied into the harness buffer")})
+                             "notes": self.notes("o and final state copied into the harness buffers")})
 
 
 IMPLS = [FlaRWKV6Recurrent()]

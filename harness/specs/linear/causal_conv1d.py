@@ -7,9 +7,9 @@ prefill: the W - 1 positions before the first token are zero), channel c, token 
     y[t, c] = silu(bias[c] + sum_{j < W} w[c, j] * x[t - (W - 1) + j, c])
 
 Shapes: `batch` sequences of T tokens packed token-major, x [L, dim] (L = batch * T; the kernel reads it
-channel-last as [dim, L], the view serving passes); weight [dim, W]; bias [dim]; out y [L, dim].  The kernel
-also writes each sequence's last W - 1 inputs into its conv-state cache line (compared by nobody, counted in
-bytes).
+channel-last as [dim, L], the view serving passes); weight [dim, W]; bias [dim].  Named outputs: y [L, dim] and
+conv_state [batch, dim, W - 1], each sequence's last W - 1 inputs (oldest first, zeros before a sequence shorter
+than W - 1) as the kernel writes them into the sequence's conv-state cache line; both compared.
 """
 
 from __future__ import annotations
@@ -94,24 +94,30 @@ class CausalConv1dSpec(KernelSpec):
                                                  device=device)
         return inputs
 
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return torch.empty(inputs["x"].shape, dtype=torch_dtype(dtype), device=inputs["x"].device)
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
+        x, (dim, width) = inputs["x"], inputs["weight"].shape
+        batch = inputs["query_start_loc"].numel() - 1
+        return {"y": torch.empty(x.shape, dtype=torch_dtype(dtype), device=x.device),
+                "conv_state": torch.empty((batch, dim, width - 1), dtype=x.dtype, device=x.device)}
 
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
         w = inputs["weight"].float()
         width = w.shape[1]
         out = torch.empty(inputs["x"].shape, dtype=torch.float32, device=inputs["x"].device)
         bounds = inputs["query_start_loc"].tolist()
-        for s, e in zip(bounds[:-1], bounds[1:]):
-            xs = inputs["x"][s:e].float().t()[None]  # [1, dim, T]
-            y = F.conv1d(F.pad(xs, (width - 1, 0)), w[:, None, :], inputs["bias"].float(), groups=w.shape[0])
+        states = torch.empty((len(bounds) - 1, w.shape[0], width - 1), dtype=torch.float32, device=w.device)
+        for n, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+            xs = F.pad(inputs["x"][s:e].float().t()[None], (width - 1, 0))  # [1, dim, W - 1 + T]
+            y = F.conv1d(xs, w[:, None, :], inputs["bias"].float(), groups=w.shape[0])
             out[s:e] = F.silu(y[0]).t()
-        return out
+            states[n] = xs[0, :, xs.shape[2] - (width - 1):]
+        return {"y": out, "conv_state": states}
 
-    def tolerance(self, dtype: str) -> Tolerance:
+    def tolerance(self, dtype: str) -> dict[str, Tolerance]:
         # 4 products accumulated in fp32 then rounded to bf16: ~1e-3 relative RMS.  A shifted tap, a dropped
-        # bias or a missing SiLU gives > 5e-2.
-        return Tolerance(5e-3, "bf16 output rounding of an fp32 4-tap sum")
+        # bias or a missing SiLU gives > 5e-2.  The conv state is a copy of inputs: exact.
+        return {"y": Tolerance(5e-3, "bf16 output rounding of an fp32 4-tap sum"),
+                "conv_state": Tolerance(0.0, "a copy of each sequence's last inputs, exact")}
 
     def flops(self, case: Case) -> float:
         p = case.params

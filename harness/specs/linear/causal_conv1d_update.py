@@ -4,9 +4,10 @@
 Per request b and channel c, with the cached last W - 1 inputs s[b, c, 0..W-2] (oldest first):
 
     y[b, c] = silu(bias[c] + sum_{j < W - 1} w[c, j] s[b, c, j] + w[c, W - 1] x[b, c])
-    s[b, c] <- (s[b, c, 1:], x[b, c])                  (written back; not compared)
+    s[b, c] <- (s[b, c, 1:], x[b, c])                  (the updated conv state)
 
-Shapes: x [batch, dim]; conv_state [batch, dim, W - 1]; weight [dim, W]; bias [dim]; out y [batch, dim].
+Shapes: x [batch, dim]; conv_state [batch, dim, W - 1]; weight [dim, W]; bias [dim].  Named outputs: y [batch, dim]
+and conv_state [batch, dim, W - 1] (the shifted window, exact), both compared.
 """
 
 from __future__ import annotations
@@ -52,15 +53,19 @@ class CausalConv1dUpdateSpec(KernelSpec):
         inputs["conv_state"] = randn((p["batch"], p["dim"], p["W"] - 1), gen, device).to(torch_dtype(dtype))
         return inputs
 
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return torch.empty(inputs["x"].shape, dtype=torch_dtype(dtype), device=inputs["x"].device)
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
+        x, state = inputs["x"], inputs["conv_state"]
+        return {"y": torch.empty(x.shape, dtype=torch_dtype(dtype), device=x.device),
+                "conv_state": torch.empty(state.shape, dtype=state.dtype, device=state.device)}
 
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
         window = torch.cat([inputs["conv_state"].float(), inputs["x"].float()[:, :, None]], dim=2)  # [b, dim, W]
-        return F.silu((window * inputs["weight"].float()[None]).sum(-1) + inputs["bias"].float())
+        y = F.silu((window * inputs["weight"].float()[None]).sum(-1) + inputs["bias"].float())
+        return {"y": y, "conv_state": window[:, :, 1:]}
 
-    def tolerance(self, dtype: str) -> Tolerance:
-        return Tolerance(5e-3, "bf16 output rounding of an fp32 W-tap sum")
+    def tolerance(self, dtype: str) -> dict[str, Tolerance]:
+        return {"y": Tolerance(5e-3, "bf16 output rounding of an fp32 W-tap sum"),
+                "conv_state": Tolerance(0.0, "the shifted window: a copy of model-dtype inputs, exact")}
 
     def flops(self, case: Case) -> float:
         p = case.params

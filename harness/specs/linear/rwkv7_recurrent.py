@@ -10,7 +10,8 @@ in-context rate a_t in (0, 1):
     o_t = scale * S_t^T r_t
 
 Shapes (varlen): r, w, k, kk, a [1, L, H, K]; v [1, L, H, V]; h0 [N, H, K, V] fp32; cu_seqlens [N + 1];
-out o [1, L, H, V].  No model in shapes/ is RWKV-7: `cases()` is empty for all of them (check shape only).
+named outputs o [1, L, H, V] and final_state [N, H, K, V] fp32 (each sequence's last state), both compared.  No
+model in shapes/ is RWKV-7: `cases()` is empty for all of them (check shape only).
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ class RWKV7RecurrentSpec(KernelSpec):
             "scale": kd ** -0.5,
         }
 
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return torch.empty(inputs["v"].shape, dtype=torch_dtype(dtype), device=inputs["v"].device)
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
+        v = inputs["v"]
+        return {"o": torch.empty(v.shape, dtype=torch_dtype(dtype), device=v.device),
+                "final_state": torch.empty(inputs["h0"].shape, dtype=torch.float32, device=v.device)}
 
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
         r, w, k, v, kk, a = (inputs[x][0].float() for x in ("r", "w", "k", "v", "kk", "a"))
         out = torch.empty(v.shape, dtype=torch.float32, device=v.device)
+        finals = torch.empty(inputs["h0"].shape, dtype=torch.float32, device=v.device)
         bounds = inputs["cu_seqlens"].tolist()
         for n in range(len(bounds) - 1):
             s = inputs["h0"][n].float().clone()  # [H, K, V]
@@ -83,10 +87,13 @@ class RWKV7RecurrentSpec(KernelSpec):
                 s = (torch.exp(w[t])[:, :, None] * s - (kk[t] * a[t])[:, :, None] * removal[:, None, :]
                      + k[t][:, :, None] * v[t][:, None, :])
                 out[t] = inputs["scale"] * torch.einsum("hk,hkv->hv", r[t], s)
-        return out[None]
+            finals[n] = s
+        return {"o": out[None], "final_state": finals}
 
-    def tolerance(self, dtype: str) -> Tolerance:
-        return Tolerance(5e-3, "bf16 output rounding of an fp32-state recurrence")
+    def tolerance(self, dtype: str) -> dict[str, Tolerance]:
+        # the fp32 final state sees only fast exp and reordered fp32 arithmetic
+        return {"o": Tolerance(5e-3, "bf16 output rounding of an fp32-state recurrence"),
+                "final_state": Tolerance(1e-3, "fp32 state: fast exp and reordered fp32 arithmetic only")}
 
     def flops(self, case: Case) -> float:
         """Per token and head: decay (KV), kk^T S (2KV), rank-1 removal (2KV), k v^T (2KV), S^T r (2KV)."""
