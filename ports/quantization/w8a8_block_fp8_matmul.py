@@ -1,0 +1,195 @@
+"""Helion port of the block-FP8 linear GEMM (catalog rows 66 vLLM `_w8a8_triton_block_scaled_mm`, 68 SGLang
+`_w8a8_block_fp8_matmul`; DeepSeek-V3-style checkpoints).
+
+    C[m, n] = sum_kb As[m, kb] * Bs[n // 128, kb] * sum_{k in kb} A[m, k] * B[n, k]
+    A [M, K] e4m3, As [M, ceil(K/128)] fp32, B [N, K] e4m3, Bs [ceil(N/128), ceil(K/128)] fp32 -> C [M, N] bf16
+
+One kernel: the K loop steps one 128-wide scale block at a time (block size 128 written as a literal, so it
+always matches the quantization block), runs an e4m3 x e4m3 -> fp32 tensor-core dot per step and folds the two
+block scales into the fp32 accumulator right there; the bf16 cast is the epilogue.  B is read in place as
+[N, K] (K-major, what fp8 wgmma wants).  M = 1 takes a CUDA-core GEMV kernel (see `block_fp8_mv`).  The output
+is written straight into the spec's buffer (both upstream launchers allocate C, the adapters copy it).
+
+Split-K (decode on the narrow MLA projections, N = 576 / 1536 with K = 7168: a few dozen output tiles for 132
+SMs): the K range is cut into S chunks of whole scale blocks, each program writes its fp32 partial to a
+[S, M, N] scratch and `sum_splits` adds them into C.  With S = 1 the GEMM writes C directly (no second launch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import helion
+import helion.language as hl
+import torch
+
+from harness.spec import Case, Inputs, Outputs
+from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block, sm_count
+
+FP8 = "fp8_w8a8_block128"
+
+
+@helion.kernel(static_shapes=False)
+def block_fp8_mm(
+    a: torch.Tensor,  # [M, K] float8_e4m3fn
+    a_s: torch.Tensor,  # [M, ceil(K/128)] fp32
+    b: torch.Tensor,  # [N, K] float8_e4m3fn
+    b_s: torch.Tensor,  # [ceil(N/128), ceil(K/128)] fp32
+    ws: torch.Tensor,  # [S, M, N] fp32 split-K partials, or C [M, N] bf16 viewed as [1, M, N]; written
+    k_chunk: hl.constexpr,  # K per program, a multiple of 128 (>= K: no split)
+) -> None:
+    M, K = a.size(0), a.size(1)
+    N = b.size(0)
+    for tile_m, tile_n, outer_k in hl.tile([M, N, K], block_size=[None, None, k_chunk]):
+        acc = hl.zeros([tile_m, tile_n], dtype=torch.float32)
+        nb = tile_n.index // 128
+        for tile_k in hl.tile(outer_k.begin, outer_k.end, block_size=128):
+            kb = tile_k.begin // 128
+            d = hl.dot(a[tile_m, tile_k], b[tile_n, tile_k].T, out_dtype=torch.float32)
+            acc = acc + d * a_s[tile_m, kb][:, None] * b_s[nb, kb][None, :]
+        ws[outer_k.id, tile_m, tile_n] = acc.to(ws.dtype)
+
+
+@helion.kernel(static_shapes=False)
+def block_fp8_mv(
+    a: torch.Tensor,  # [1, K] float8_e4m3fn
+    a_s: torch.Tensor,  # [1, ceil(K/128)] fp32
+    b: torch.Tensor,  # [N, K] float8_e4m3fn
+    b_s: torch.Tensor,  # [ceil(N/128), ceil(K/128)] fp32
+    ws: torch.Tensor,  # [S, 1, N] fp32 split-K partials, or C [1, N] bf16 viewed as [1, 1, N]; written
+    k_chunk: hl.constexpr,
+) -> None:
+    # M = 1 (a single decode token): a GEMV on the CUDA cores.  A dot kernel cannot take M = 1: Helion
+    # specializes the size-1 dim, pads the dot's row block to 16 and then stores all 16 rows to row 0 (a race
+    # that can leave the zero padding rows in C); here no tile spans M.
+    K = a.size(1)
+    N = b.size(0)
+    for outer_k, tile_n in hl.tile([K, N], block_size=[k_chunk, None]):
+        acc = hl.zeros([tile_n], dtype=torch.float32)
+        nb = tile_n.index // 128
+        for tile_k in hl.tile(outer_k.begin, outer_k.end, block_size=128):
+            kb = tile_k.begin // 128
+            x = a[0, tile_k].to(torch.float32) * a_s[0, kb]
+            part = torch.sum(b[tile_n, tile_k].to(torch.float32) * x[None, :], dim=1)
+            acc = acc + part * b_s[nb, kb]
+        ws[outer_k.id, 0, tile_n] = acc.to(ws.dtype)
+
+
+@helion.kernel(static_shapes=False)
+def sum_splits(
+    ws: torch.Tensor,  # [S, M, N] fp32 partials
+    c: torch.Tensor,  # [M, N] bf16, written
+) -> None:
+    hl.specialize(ws.size(0))
+    M, N = c.size(0), c.size(1)
+    for tile_m, tile_n in hl.tile([M, N]):
+        c[tile_m, tile_n] = torch.sum(ws[:, tile_m, tile_n], dim=0).to(c.dtype)
+
+
+def split_block(k: int, unit: int, tiles: int, m: int, n: int, w_bytes: float, a_bytes: float) -> int:
+    """The K chunk of one program, a multiple of `unit`: K itself (no split) when the output tiles give >= 2
+    programs per SM; else K cut into equal chunks for ~4 (decode, M <= 64) or ~2 programs per SM, with at most
+    as many chunks as keep the fp32 partials (8 * M * N bytes per chunk, written and read back) within twice the
+    operand stream (N * K * w_bytes + M * K * a_bytes), and no chunk shorter than 4 units."""
+    sms = sm_count()
+    if tiles >= 2 * sms:
+        return k
+    units = math.ceil(k / unit)
+    cap = int(2 * (n * k * w_bytes + m * k * a_bytes) / (8 * m * n))
+    splits = min(math.ceil((4 if m <= 64 else 2) * sms / tiles), cap, units // 4)
+    if splits <= 1:
+        return k
+    return unit * math.ceil(units / splits)
+
+
+def wave_block_n(m: int, n: int, sms: int) -> int:
+    """BN of a 128-row prefill tile: the widest of 256 / 128 / 64 whose grid wastes < 25 % of its last wave
+    (256 only with >= 2 waves); 128 if none does."""
+    for bn in (256, 128, 64):
+        tiles = math.ceil(m / 128) * math.ceil(n / bn)
+        if bn == 256 and tiles < 2 * sms:
+            continue
+        if tiles / (math.ceil(tiles / sms) * sms) >= 0.75:
+            return pow2_at_most(bn, n, floor=32)
+    return pow2_at_most(128, n, floor=32)
+
+
+def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
+    """Host key k_chunk + [BM, BN] (BK is the 128 scale block).
+
+    M <= 64 (decode): the smallest row tile covering M (>= 16), BN halved from 128 (down to 32) until the grid
+    has ~one program per SM, 4 warps, 5 stages (5 x (BM + BN) x 128 B of fp8 tiles in shared memory); M <= 128:
+    64 x 128, 4 warps, 4 stages.  Larger M: 128-row tiles, BN by `wave_block_n`, 8 warps, 4 stages (3 for 256),
+    grouped program order (l2_groupings 8) so the programs sharing an A row block run together.  Split-K
+    (`split_block`) wherever the tiles cannot give 2 programs per SM (the MLA projections' N = 576 / 1536)."""
+    sms = sm_count()
+    if m <= 64:
+        bm = pow2_at_most(64, m, floor=16)
+        bn = pow2_at_most(128, n, floor=32)
+        while bn > 32 and math.ceil(m / bm) * math.ceil(n / bn) < sms:
+            bn //= 2
+        cfg: dict[str, Any] = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 5}
+    elif m <= 128:
+        bm, bn = 64, pow2_at_most(128, n, floor=32)
+        cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 4, "l2_groupings": [8]}
+    else:
+        bm, bn = 128, wave_block_n(m, n, sms)
+        cfg = {"block_sizes": [bm, bn], "num_warps": 8, "num_stages": 3 if bn == 256 else 4, "l2_groupings": [8]}
+    return {"k_chunk": split_block(k, 128, math.ceil(m / bm) * math.ceil(n / bn), m, n, 1.0, 1.0), **cfg}
+
+
+def mv_config(n: int, k: int) -> dict[str, Any]:
+    """Host key k_chunk + [BN] for the M = 1 GEMV (BK = 128: 8-byte loads per lane, 16 lanes per weight row): BN
+    halved from 16 (down to 2) until N / BN gives ~4 programs per SM; split-K if that still leaves SMs idle."""
+    bn = pow2_at_most(16, n, floor=1)
+    while bn > 2 and math.ceil(n / bn) < 4 * sm_count():
+        bn //= 2
+    return {"k_chunk": split_block(k, 128, math.ceil(n / bn), 1, n, 1.0, 1.0), "block_sizes": [bn], "num_warps": 4,
+            "num_stages": 4}
+
+
+class HelionW8A8BlockFp8Matmul(HelionPort):
+    kernel: ClassVar[str] = "w8a8_block_fp8_matmul"
+    dtypes: ClassVar[tuple[str, ...] | None] = (FP8,)
+    host_keys: ClassVar[tuple[str, ...]] = ("k_chunk",)
+    notes: ClassVar[tuple[str, ...]] = ("both block scales applied per 128-wide K step in the fp32 accumulator, "
+                                        "bf16 cast in the epilogue; B read as [N, K] in place; split-K fp32 "
+                                        "partials + sum only where tiles < 2 per SM",)
+
+    def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
+        if dtype != FP8:
+            raise ValueError(f"unknown dtype {dtype!r}")
+        m, n, k = int(dims["M"]), int(dims["N"]), int(dims["K"])
+        red = {"block_sizes": [pow2_at_most(4, m, floor=1), pow2_at_most(256, n, floor=16)], "num_warps": 4}
+        if m == 1:
+            return {block_fp8_mv.name: mv_config(n, k), "sum_splits": red}
+        return {block_fp8_mm.name: mm_config(m, n, k), "sum_splits": red}
+
+    def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
+        a, a_s, b, b_s = inputs["A"], inputs["As"], inputs["B"], inputs["Bs"]
+        assert isinstance(out, torch.Tensor)
+        m, k = a.shape
+        n = b.shape[0]
+        kb, nb = math.ceil(k / 128), math.ceil(n / 128)
+        if b.shape[1] != k or tuple(a_s.shape) != (m, kb) or tuple(b_s.shape) != (nb, kb):
+            raise ValueError(f"bad shapes A {tuple(a.shape)} As {tuple(a_s.shape)} B {tuple(b.shape)} "
+                             f"Bs {tuple(b_s.shape)}")
+        if tuple(out.shape) != (m, n):
+            raise ValueError(f"out must be [M={m}, N={n}], got {tuple(out.shape)}")
+        kern = block_fp8_mv if m == 1 else block_fp8_mm
+        chunk = int(configs[kern.name]["k_chunk"])
+        if chunk % 128 and chunk < k:
+            raise ValueError(f"k_chunk {chunk} must be a multiple of the 128 scale block")
+        splits = math.ceil(k / chunk)
+        if splits == 1:
+            return [Launch(kern, (a, a_s, b, b_s, out[None], chunk))]
+        ws = torch.empty(splits, m, n, dtype=torch.float32, device=a.device)
+        return [Launch(kern, (a, a_s, b, b_s, ws, chunk)), Launch(sum_splits, (ws, out), adjust=rows_block(m))]
+
+
+IMPL = HelionW8A8BlockFp8Matmul()
+
+if __name__ == "__main__":
+    check_main(IMPL)
