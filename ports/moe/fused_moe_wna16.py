@@ -1,0 +1,139 @@
+"""Helion port of the int4 (GPTQ / AWQ) fused-MoE grouped GEMM (catalog row 43; vLLM 0.33.0
+`fused_moe_kernel_gptq_awq` via `invoke_fused_moe_wna16_triton_kernel`, MoeWNA16Method's layout).
+
+    out[m, j, :] = [w[m, j] *] a[row(s)] @ W[e].T,  W[e][n, k] = (w4[e, n, k] - z[e, n, k // G]) * scale[e, n, k // G]
+    a [M or M*top_k, K] bf16; qweight [E, N, K/2] uint8 (k even = low nibble); scales [E, N, K/G] bf16;
+    qzeros [E, N/2, K/G] uint8 (w4a16_zp; n even = low nibble) or z = 8 (w4a16) -> out [M, top_k, N] bf16
+
+One kernel, the fused-MoE structure of ports/moe/fused_moe.py: grid (expert-sorted slot blocks of block_m, from the
+shared align_block_size routing computed in prepare) x (N tiles).  The K loop steps over packed bytes, so one
+step of BK/2 bytes holds BK weights of one quantization group (BK = min(G, 128): one scale and zero point per
+output column and step, loaded as [BN] vectors).  Each byte's two nibbles are dequantized in registers
+((w4 - z) exact in bf16, times the bf16 scale: one rounding) and multiplied against the even and odd activation
+columns (two hl.dot of K = BK/2, fp32 accumulate), so the int4 weights are read from HBM once and never
+unpacked to memory.  The down GEMM multiplies the router weight in the epilogue.  Weight-bandwidth bound in
+decode (0.5 byte per weight + scales), tensor-core bound in prefill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import helion
+import helion.language as hl
+import torch
+
+from harness.spec import Case, Inputs, Outputs
+from harness.specs.moe.fused_moe_wna16 import SYM_ZERO, ZP, layer_dims
+from harness.specs.moe.routing import align_block_size
+from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports.moe.fused_moe import _expected_blocks, _fit_block, default_block_m
+
+
+@helion.kernel(static_shapes=False)
+def wna16_moe_gemm(
+    a: torch.Tensor,  # [rows, K] bf16
+    qweight: torch.Tensor,  # [E * N, K / 2] uint8
+    scales: torch.Tensor,  # [E * N, K / G] bf16
+    qzeros: torch.Tensor,  # [E * N / 2, K / G] uint8 (unused unless has_zp)
+    topk_weights: torch.Tensor,  # [M * top_k] fp32 (used when apply_weight)
+    sorted_ids: torch.Tensor,  # [S] int32 slot ids, padding = M * top_k
+    expert_ids: torch.Tensor,  # [S // block_m] int32
+    out: torch.Tensor,  # [M * top_k, N] bf16, written
+    row_div: hl.constexpr,  # a row of slot s: s // row_div (top_k for gate_up, 1 for down)
+    group: hl.constexpr,  # G
+    bkh: hl.constexpr,  # packed bytes per K step (BK / 2, BK <= G)
+    has_zp: hl.constexpr,
+    apply_weight: hl.constexpr,
+    block_m: hl.constexpr,
+) -> None:
+    KH = hl.specialize(qweight.size(1))
+    N = hl.specialize(out.size(1))
+    S = sorted_ids.size(0)
+    num_slots = out.size(0)
+    for tile_s, tile_n in hl.tile([S, N], block_size=[block_m, None]):
+        e = expert_ids[tile_s.id]
+        slot = sorted_ids[tile_s]
+        valid = slot < num_slots
+        row = torch.where(valid, slot // row_div, 0)
+        wrows = e * N + tile_n.index
+        acc = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+        for tile_kh in hl.tile(KH, block_size=bkh):
+            g = (tile_kh.begin * 2) // group
+            packed = qweight[wrows, tile_kh].to(torch.int32)
+            sc = hl.load(scales, [wrows, g])
+            if has_zp:
+                zb = hl.load(qzeros, [wrows // 2, g]).to(torch.int32)
+                z = (zb >> ((tile_n.index % 2) * 4)) & 0xF
+            else:
+                z = hl.full([tile_n], SYM_ZERO, dtype=torch.int32)
+            # a.dtype is bf16 (the activation / scale dtype); written generically so fp32 runs check the indexing
+            w_lo = (((packed & 0xF) - z[:, None]).to(a.dtype) * sc[:, None]).to(a.dtype)
+            w_hi = (((packed >> 4) - z[:, None]).to(a.dtype) * sc[:, None]).to(a.dtype)
+            a_even = hl.load(a, [row, tile_kh.index * 2], extra_mask=valid[:, None])
+            a_odd = hl.load(a, [row, tile_kh.index * 2 + 1], extra_mask=valid[:, None])
+            acc = hl.dot(a_even, w_lo.T, acc=acc)
+            acc = hl.dot(a_odd, w_hi.T, acc=acc)
+        if apply_weight:
+            wt = hl.load(topk_weights, [torch.where(valid, slot, 0)], extra_mask=valid)
+            acc = acc * wt[:, None]
+        hl.store(out, [slot, tile_n], acc.to(out.dtype), extra_mask=valid[:, None])
+
+
+def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
+    """block_m from tokens per expert (fused_moe's ladder); BN fits N and shrinks until ~2 waves on the SMs in
+    decode (a few experts' weights streamed); K step = the group (<= 128) so scales are per-column vectors."""
+    m, e, top_k = int(dims["M"]), int(dims["E"]), int(dims["top_k"])
+    k, n, _ = layer_dims(dict(dims))
+    bm = default_block_m(m, top_k, e)
+    big = bm >= 64
+    blocks = _expected_blocks(m, top_k, e, bm)
+    bn = _fit_block(n, 128 if big else 64, floor=32)
+    while bn > 32 and blocks * ((n + bn - 1) // bn) < 2 * sm_count():
+        bn //= 2
+    return {"wna16_moe_gemm": {"block_m": bm, "block_sizes": [pow2_at_most(bn, n, floor=16)],
+                               "num_warps": 8 if big else 4, "num_stages": 3 if big else 4,
+                               "loop_orders": [[1, 0]]}}
+
+
+class HelionFusedMoEWNA16(HelionPort):
+    kernel: ClassVar[str] = "fused_moe_wna16"
+    dtypes: ClassVar[tuple[str, ...] | None] = ("w4a16", ZP)
+    host_keys: ClassVar[tuple[str, ...]] = ("block_m",)
+    notes: ClassVar[tuple[str, ...]] = ("routing align_block_size in prepare; int4 dequantized in registers per "
+                                        "K step (two nibble dots), router weight in the epilogue",)
+
+    def case_dims(self, case: Case) -> dict[str, Any]:
+        p = case.params
+        return {k: p[k] for k in ("layer", "E", "top_k", "H", "I", "G", "M")}
+
+    def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
+        return default_configs(dims, dtype)
+
+    def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
+        assert isinstance(out, torch.Tensor)
+        p = case.params
+        k, n, rows = layer_dims(dict(p))
+        e, top_k, group = int(p["E"]), int(p["top_k"]), int(p["G"])
+        a, qw, sc = inputs["a"], inputs["qweight"], inputs["scales"]
+        ids, wts = inputs["topk_ids"], inputs["topk_weights"]
+        m = ids.shape[0]
+        if tuple(a.shape) != (rows, k) or tuple(qw.shape) != (e, n, k // 2) or tuple(sc.shape) != (e, n, k // group):
+            raise ValueError(f"bad shapes a {tuple(a.shape)} qweight {tuple(qw.shape)} scales {tuple(sc.shape)}")
+        if tuple(out.shape) != (m, top_k, n) or k % group or group % 2:
+            raise ValueError(f"bad out {tuple(out.shape)} or group {group} for K={k}")
+        has_zp = dtype == ZP
+        qz = inputs["qzeros"].reshape(e * n // 2, k // group) if has_zp else qw.reshape(e * n, k // 2)[:1]
+        bm = int(configs["wna16_moe_gemm"]["block_m"])
+        sorted_ids, expert_ids, _ = align_block_size(ids, e, bm)
+        down = p["layer"] == "down"
+        return [Launch(wna16_moe_gemm, (a, qw.reshape(e * n, k // 2), sc.reshape(e * n, k // group), qz,
+                                        wts.reshape(-1), sorted_ids, expert_ids, out.view(m * top_k, n),
+                                        1 if down else top_k, group, min(group, 128) // 2, has_zp, down, bm))]
+
+
+IMPL = HelionFusedMoEWNA16()
+
+if __name__ == "__main__":
+    check_main(IMPL)
