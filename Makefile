@@ -66,8 +66,12 @@ bench: gpu upstreams
 bench-quick: gpu upstreams
 	$(BENCH_VENV)/bin/python -m harness bench $(SELECT) --quick $(ARGS)
 
-list: upstreams
-	$(BENCH_VENV)/bin/python -m harness list
+# kernel x provider matrix on any machine: no GPU, no network, no upstream tree needed (it says which trees are
+# missing and whether a GPU is here); uses the bench venv where one exists, else the CPU test venv
+LIST_VENV = $(if $(wildcard $(BENCH_VENV)/.stamp),$(BENCH_VENV),$(TEST_VENV))
+list:
+	@test -f $(LIST_VENV)/.stamp || $(MAKE) --no-print-directory $(TEST_VENV)/.stamp
+	$(LIST_VENV)/bin/python -m harness list
 
 # correctness-only sweep of every adapter on one small shape -> results/<gpu>/availability.{csv,md} (GPU)
 check: gpu upstreams
@@ -77,7 +81,8 @@ check: gpu upstreams
 tune: gpu $(BENCH_VENV)/.stamp
 	$(BENCH_VENV)/bin/python scripts/tune.py $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
-# rebuild speedup.md, plots and report.html of every committed run (no GPU needed)
+# rebuild speedup.md, plots and report.html of every committed run (no GPU needed); deterministic: on a clean
+# checkout it leaves `git status` clean (each run's recorded --against base is reused, no file is deleted)
 report: $(TEST_VENV)/.stamp
 	$(TEST_VENV)/bin/python -m harness report --all
 

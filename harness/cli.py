@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import registry
-from harness.results import RESULTS_DIR, RunWriter, gpu_slug, list_runs, new_run_dir, read_rows
+from harness.results import RESULTS_DIR, RunError, RunWriter, gpu_slug, list_runs, new_run_dir, read_rows
 from harness.shapes import ShapeError, available_models, load_all, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +44,10 @@ def select(args: argparse.Namespace) -> tuple[list[str], list, list[str] | None,
     specs = registry.specs()
     cats = _choose("category", _split(args.category), registry.categories())
     in_cats = sorted(k for k, s in specs.items() if s.category in cats)
+    for k in _split(args.kernel) or []:
+        if k in specs and k not in in_cats:  # a real kernel of another category: say which, not "unknown"
+            raise UsageError(f"kernel '{k}' belongs to category '{specs[k].category}', not "
+                             f"'{','.join(cats)}'; use --category {specs[k].category} (or all)")
     kernels = _choose("kernel", _split(args.kernel), in_cats if args.category not in (None, "all") else sorted(specs))
     models = [load_model(m) for m in _choose("model", _split(args.model), available_models())] \
         if _split(args.model) else load_all()
@@ -119,14 +123,20 @@ def environment(device: str) -> dict[str, Any]:
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from harness.runner import Runner, RunOptions, plan_rows
+    from harness.runner import Runner, RunOptions, plan_rows, token_counts
 
     kernels, models, impls, dtypes = select(args)
+    tokens = parse_tokens(args.tokens)
+    if tokens is not None:
+        valid = token_counts(kernels, models, quick=args.quick)
+        bad = [t for t in tokens if t not in valid]
+        if bad:
+            raise UsageError(f"--tokens {','.join(map(str, bad))}: not a token count of the selection; valid: "
+                             f"{', '.join(map(str, sorted(valid))) or '(none: no selected kernel has a token dim)'}")
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `make bench` needs a GPU; "
                          "`make report` rebuilds reports from committed results without one")
-    tokens = [int(t) for t in args.tokens.split(",")] if args.tokens else None
     rows = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
     if not rows:
         raise UsageError("nothing to run: no model in the selection uses the selected kernels "
@@ -142,13 +152,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     run_id = run_dir.name
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), quick=args.quick,
                 selection={"kernels": kernels, "models": [m.name for m in models], "impls": impls,
-                           "dtypes": dtypes}, run_id=run_id, upstreams={})
+                           "dtypes": dtypes}, run_id=run_id, upstreams={}, token_dims=token_dims(kernels))
     if device == "cuda" and not args.no_ceilings:
         from harness.timing import measure_ceilings
 
-        meta["ceilings"] = measure_ceilings(torch.device("cuda"))
+        meta["ceilings"], meta["ceilings_method"] = measure_ceilings(torch.device("cuda"))
         torch.cuda.empty_cache()
-    writer = RunWriter(run_dir, meta)
+    writer = RunWriter(run_dir, meta, planned_rows=len(rows))
     print(f"{len(rows)} rows -> {run_dir}", file=sys.stderr)
     opts = RunOptions(device=device, seed=args.seed, timeout_s=args.timeout, first_timeout_s=args.first_timeout,
                       target_s=args.target_s, use_graph=not args.no_graph)
@@ -157,7 +167,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     upstream = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
     meta["upstreams"] = upstream
     meta["versions_loaded"] = runner.versions
-    writer.write_metadata()
+    writer.finish()  # the completion mark, last: a sweep stopped before here reads as incomplete
     print("status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
     if not args.no_report:
         from harness import report
@@ -165,6 +175,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report.main([str(run_dir)])
     print(f"RUN_DIR={run_dir}")
     return 0
+
+
+def parse_tokens(value: str | None) -> list[int] | None:
+    """`--tokens 1,32,2048` -> [1, 32, 2048]; anything else is a one-line UsageError."""
+    if not value:
+        return None
+    out = []
+    for part in value.split(","):
+        part = part.strip()
+        if not re.fullmatch(r"[0-9]+", part) or int(part) <= 0:
+            raise UsageError(f"--tokens {value}: '{part}' is not a positive integer (e.g. --tokens 1,32,2048)")
+        out.append(int(part))
+    return out
+
+
+def token_dims(kernels: list[str]) -> dict[str, str | None]:
+    """Each kernel's token dim (KernelSpec.token_dim), recorded in metadata.json for the report's x axis."""
+    specs = registry.specs()
+    return {k: specs[k].token_dim for k in kernels}
 
 
 AVAIL_COLUMNS = ("kernel", "category", "provider", "status", "reason")
@@ -300,7 +329,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         run_dir = Path(args.from_run)
         from harness.results import read_metadata
 
-        matrix = write_availability(read_rows(run_dir), run_dir.parent, read_metadata(run_dir))
+        # a check stopped by a time limit is what --from-run is for: its finished rows count
+        matrix = write_availability(read_rows(run_dir, allow_incomplete=True), run_dir.parent, read_metadata(run_dir))
         print(f"availability of {len(matrix)} kernel x provider pairs -> {run_dir.parent / 'availability.csv'}",
               file=sys.stderr)
         return 0
@@ -330,8 +360,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     meta = environment(device)
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
     run_id = new_run_dir(out_root, dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-check").name
-    meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), run_id=run_id, check_only=True)
-    writer = RunWriter(out_root / run_id, meta)
+    meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), run_id=run_id, check_only=True,
+                token_dims=token_dims(sorted({p.kernel for p in plans})))
+    writer = RunWriter(out_root / run_id, meta, planned_rows=len(plans))
     print(f"{len(plans)} rows -> {out_root / run_id}", file=sys.stderr)
     runner = Runner(writer, RunOptions(device=device, seed=args.seed, timeout_s=args.timeout,
                                        first_timeout_s=args.first_timeout, check_only=True,
@@ -339,7 +370,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                                        gpus=tuple(g for g in (args.gpus or "").split(",") if g)))
     runner.run(plans)
     meta["upstreams"] = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
-    writer.write_metadata()
+    writer.finish()
     matrix = write_availability(read_rows(out_root / run_id), out_root, meta)
     counts = {s: sum(m["status"] == s for m in matrix) for s in ("pass", "fail", "unavailable")}
     print(f"availability: {counts} -> {out_root / 'availability.csv'}", file=sys.stderr)
@@ -347,27 +378,67 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _provider_state(kernel: str, provider: str, gpu: str | None) -> tuple[str, str, str]:
+    """(tree, here, reason) of one provider: is the pinned upstream tree there, and can it run on this machine?
+
+    The tree is checked without importing anything (the loader only looks for the folder / zip / installed
+    dist); the import is tried only when the tree is there, so a missing tree never reads as "no GPU"."""
+    if provider == registry.HELION:
+        return "port", "no GPU" if gpu else "yes", gpu or ""
+    try:
+        impl = registry.get_impl(kernel, provider)
+    except Exception as e:  # noqa: BLE001 - a broken adapter module is a row, not a crash
+        return "?", "broken", f"{type(e).__name__}: {e}"
+    package = getattr(impl, "package", None)
+    if package:
+        from upstream_adapters._loader import load
+
+        try:
+            up = load(package)
+        except Exception as e:  # noqa: BLE001
+            return "?", "broken", f"{type(e).__name__}: {e}"
+        if up.unavailable:
+            return "missing", "no", up.unavailable
+    reason = impl.import_reason() if hasattr(impl, "import_reason") else None
+    if reason:
+        return "present", "import fails", reason
+    return "present", "no GPU" if gpu else "yes", gpu or ""
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    """kernel x provider: is the upstream tree here, can it run here, and the last status in a committed run.
+    Works on any machine: no GPU and no upstream tree needed (missing ones are named, with the command)."""
+    import torch
+
     specs = registry.specs()
     last: dict[tuple[str, str], str] = {}
-    runs = list_runs()
-    for run in runs:
-        for r in read_rows(run):
+    for run in list_runs():
+        try:
+            rows = read_rows(run, allow_incomplete=True)
+        except ValueError:
+            continue  # a broken committed run must not break the listing; `report` names its problem
+        for r in rows:
             last[(r["kernel"], r["impl"])] = r["status"]
-    print(f"{'kernel':<28} {'category':<10} {'catalog':<8} {'provider':<14} {'available':<60} last status")
+    gpu = None if torch.cuda.is_available() else "no CUDA GPU on this machine (make bench/check need one)"
+    print(f"{'kernel':<28} {'category':<10} {'catalog':<8} {'provider':<16} {'tree':<8} {'runs here':<13} "
+          "last status")
+    problems: dict[str, str] = {}
+    counts: dict[str, int] = {}
     for k in sorted(specs, key=lambda k: (specs[k].category, k)):
         s = specs[k]
         for p in registry.providers(k):
-            if p == registry.HELION:
-                avail = "port present (ports/" + f"{s.category}/{k}.py)"
-            else:
-                try:
-                    reason = registry.get_impl(k, p).available()
-                except Exception as e:  # noqa: BLE001
-                    reason = f"{type(e).__name__}: {e}"
-                avail = "available" if reason is None else f"unavailable: {reason}"
+            tree, here, reason = _provider_state(k, p, gpu)
+            counts[tree] = counts.get(tree, 0) + 1
+            if tree != "present" and tree != "port" or here in ("import fails", "broken"):
+                problems.setdefault(f"{p}: {reason}", k)
             rows = ",".join(map(str, s.catalog_rows))
-            print(f"{k:<28} {s.category:<10} {rows:<8} {p:<14} {avail[:60]:<60} {last.get((k, p), '-')}")
+            print(f"{k:<28} {s.category:<10} {rows:<8} {p:<16} {tree:<8} {here:<13} {last.get((k, p), '-')}")
+    print()
+    print("upstream trees: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    if gpu:
+        print(f"GPU: {gpu}")
+    for text in sorted(problems):
+        print(text)
     for mod, reason in sorted(registry.BROKEN.items()):
         print(f"{mod}: not loaded: {reason}")
     return 0
@@ -433,6 +504,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ShapeError) as e:
+    except (UsageError, ShapeError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

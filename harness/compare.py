@@ -20,6 +20,11 @@ Rows without samples fall back to the CSV's p20/p80: the ratio's range is [new p
 (the inter-quantile ranges must separate), and the row says so.  Status changes: NOW-INCORRECT (ok -> any
 non-ok status), NOW-OK (non-ok -> ok), STILL-NOT-OK (non-ok in both), NEW / GONE (row in one run only).
 Exit status 1 when any row is SLOWER or NOW-INCORRECT.
+
+Refused with one line and exit 2, before any row is compared: a corrupt or incomplete run (a truncated
+results.csv would otherwise read as hundreds of GONE rows and pass), and two runs on different GPUs (their
+timings do not compare; `--allow-env-mismatch` overrides).  Other environment differences (driver, torch,
+upstream versions) are a warning.
 """
 
 from __future__ import annotations
@@ -59,6 +64,12 @@ CLASS_ORDER = (NOW_INCORRECT, SLOWER, NOISY, FASTER, NOW_OK, NEW, GONE, STILL_NO
 
 #: metadata keys whose difference makes timings hard to compare (plus every upstream's version)
 ENV_KEYS = ("gpu", "driver", "cuda", "torch", "triton", "helion")
+#: keys whose difference makes timings not comparable at all: refused unless allow_env_mismatch
+HARD_ENV_KEYS = ("gpu",)
+
+
+class EnvMismatch(Exception):
+    """The two runs ran on different GPUs: one line, exit 2."""
 
 N_RESAMPLES = 2000
 #: fewer samples than this on either side and the bootstrap is meaningless: use the p20/p80 fallback
@@ -233,15 +244,23 @@ def _sort_key(r: CompareRow) -> tuple[Any, ...]:
     return (CLASS_ORDER.index(r.cls), -ratio, r.key)
 
 
-def compare_runs(base: Path, new: Path, threshold: float = 0.05, alpha: float = 0.01) -> CompareResult:
-    """Classify every row of `new` against `base` (see the module docstring)."""
+def compare_runs(base: Path, new: Path, threshold: float = 0.05, alpha: float = 0.01,
+                 allow_env_mismatch: bool = False, allow_incomplete: bool = False) -> CompareResult:
+    """Classify every row of `new` against `base` (see the module docstring).  Raises results.RunError for a
+    corrupt or incomplete run and EnvMismatch for runs on different GPUs (unless allow_env_mismatch)."""
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     base, new = Path(base), Path(new)
-    base_rows, base_samples, base_meta = results.read_run(base)
-    new_rows, new_samples, new_meta = results.read_run(new)
+    base_rows, base_samples, base_meta = results.read_run(base, allow_incomplete=allow_incomplete)
+    new_rows, new_samples, new_meta = results.read_run(new, allow_incomplete=allow_incomplete)
+    hard = [(k, bv, nv) for k, bv, nv in env_differences(base_meta, new_meta) if k in HARD_ENV_KEYS]
+    if hard and not allow_env_mismatch:
+        k, bv, nv = hard[0]
+        raise EnvMismatch(f"{base.name} ran on {k} {bv or '<missing>'} but {new.name} on {nv or '<missing>'}: "
+                          "timings across GPUs do not compare (compare against this GPU's results/<gpu>/BASELINE, "
+                          "or pass --allow-env-mismatch)")
     b_rows = {canonical_key(results.row_key(r)): r for r in base_rows}
     n_rows = {canonical_key(results.row_key(r)): r for r in new_rows}
     b_samp = {canonical_key(k): v for k, v in base_samples.items()}
@@ -371,11 +390,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.01,
                     help="significance level; the bootstrap CI is (1 - alpha) (default 0.01)")
     ap.add_argument("--hide-same", action="store_true", help="leave SAME rows out of the table")
+    ap.add_argument("--allow-env-mismatch", action="store_true",
+                    help="compare runs from different GPUs (refused otherwise: their timings do not compare)")
+    ap.add_argument("--allow-incomplete", action="store_true",
+                    help="compare the finished rows of a stopped run (refused otherwise)")
     args = ap.parse_args(argv)
     for p in (args.base, args.new):
         if not (p / "results.csv").exists():
             ap.error(f"{p}: no results.csv (is this a run folder?)")
-    res = compare_runs(args.base, args.new, threshold=args.threshold, alpha=args.alpha)
+    try:
+        res = compare_runs(args.base, args.new, threshold=args.threshold, alpha=args.alpha,
+                           allow_env_mismatch=args.allow_env_mismatch, allow_incomplete=args.allow_incomplete)
+    except (results.RunError, EnvMismatch) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(format_text(res, include_same=not args.hide_same))
     return res.exit_code
 

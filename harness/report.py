@@ -1,24 +1,33 @@
 """Build a run's report from its results files alone (never imports kernels).
 
-    harness report RUN [--against BASE] [--out DIR]
+    harness report RUN [--against BASE | --no-against] [--out DIR] [--allow-incomplete]
     harness report --all            # every run under results/ (what `make report` runs)
+    harness report --headline RUN...  # markdown tables vs the best upstream per category (the README headline)
 
 Writes into the run folder (or DIR):
-    speedup.md     headline geomean speedups per category and model, per kernel x model shape tables,
-                   the rows that are not ok (and, with --against, the regression table)
+    speedup.md     headline geomean speedups per category and model (per upstream and vs the best upstream),
+                   vs-best-upstream summaries per regime x dtype, per kernel and per category, per kernel x model
+                   shape tables, flags (speedups above 10x, rows above a measured ceiling, pairs timed with
+                   different methods), the rows that are not ok (and, with --against, the regression table)
     plots/*.png    per kernel x model: Helion speedup per shape, latency vs tokens, % of the measured ceilings,
-                   and with --against the before/after comparison
-    report.html    one self-contained page: the same content, plots embedded as base64 PNG, inline CSS, no
-                   scripts and no external URLs, plus the run's environment (metadata.json)
+                   and with --against the before/after comparison (small palette PNGs, byte-reproducible)
+    report.html    one page: the same content, inline CSS, no scripts and no external URLs; the plots are the
+                   PNG files next to it (plots/), referenced, not embedded, so a run folder stays small
 
-Speedup = upstream median / Helion median (> 1: Helion faster).  A geomean only uses shapes where both the
-Helion row and the upstream row are `ok`; a row that is not ok shows its status and error, never a number.
+A run's report is reproducible: `--against BASE` is recorded in the run's metadata.json (`report_against`, the
+base's path relative to the run) and a later `report RUN` (e.g. `make report`) rebuilds the same regression
+section; plot files are only ever written, never deleted.  A corrupt or incomplete run is refused with one line
+(exit 2) before anything is written.
+
+Speedup = upstream median / Helion median (> 1: Helion faster), formed only between two `ok` rows timed the same
+way (`timing_method`); "vs best upstream" divides the fastest `ok` upstream row of the shape (eager torch is not
+an upstream) by Helion.  A geomean only uses shapes where the pair exists; a row that is not ok shows its status
+and error, never a number.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import concurrent.futures
 import dataclasses
 import html
@@ -28,17 +37,23 @@ import multiprocessing
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from harness import compare, plots, results
 
 HELION = "helion"
-TOKEN_KEYS = results.TOKEN_KEYS  # shape dims that hold the token count (x axis of the latency plot), first wins
+#: not an upstream: eager PyTorch is shown as a reference, never the "best upstream"
+EAGER = "torch"
+BEST = "best upstream"
+#: the KernelBench rule: a speedup this large gets a second look before anyone quotes it
+SUSPICIOUS_SPEEDUP = 10.0
 #: metadata keys shown first in the environment table, in this order; other keys follow sorted
 ENV_ORDER = ("gpu", "gpu_slug", "driver", "cuda", "torch", "triton", "helion", "python", "upstreams", "git_commit",
-             "git_dirty", "date", "seed", "command", "ceilings")
+             "git_dirty", "date", "seed", "command", "ceilings", "ceilings_method")
 
 
 # ----------------------------------------------------------------------------------------------------- data
@@ -53,13 +68,13 @@ class Point:
     regime: str
     params: dict[str, Any]
     rows: dict[str, dict[str, Any]]  # impl -> results row
+    token_key: str | None = None  # the run's token dim for this kernel (metadata token_dims, or the old guess)
 
     @property
     def tokens(self) -> float | None:
-        for k in TOKEN_KEYS:
-            v = self.params.get(k)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                return float(v)
+        v = self.params.get(self.token_key) if self.token_key else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return float(v)
         return None
 
 
@@ -74,10 +89,23 @@ class Group:
     points: list[Point]
     labels: list[str]  # short per-point labels: only the dims that vary inside the group
     fixed: dict[str, Any]  # dims that are the same for every point
+    varying: list[str] = dataclasses.field(default_factory=list)  # the dims the labels show
 
     @property
     def providers(self) -> list[str]:
         return [i for i in self.impls if i != HELION]
+
+    @property
+    def upstreams(self) -> list[str]:
+        return [i for i in self.providers if i != EAGER]
+
+    @property
+    def dtypes(self) -> list[str]:
+        return list(dict.fromkeys(p.dtype for p in self.points))
+
+    @property
+    def token_key(self) -> str | None:
+        return next((p.token_key for p in self.points if p.token_key), None)
 
     @property
     def slug(self) -> str:
@@ -99,8 +127,8 @@ def _params(shape: str) -> dict[str, Any]:
 def impl_order(impls: Sequence[str]) -> list[str]:
     """Helion first, upstream providers alphabetically, eager torch last."""
     uniq = sorted(set(impls))
-    return ([HELION] if HELION in uniq else []) + [i for i in uniq if i not in (HELION, "torch")] + (
-        ["torch"] if "torch" in uniq else [])
+    return ([HELION] if HELION in uniq else []) + [i for i in uniq if i not in (HELION, EAGER)] + (
+        [EAGER] if EAGER in uniq else [])
 
 
 def _sortable(v: Any) -> tuple[int, Any]:
@@ -111,12 +139,12 @@ def _sortable(v: Any) -> tuple[int, Any]:
 
 def _point_sort_key(p: Point) -> tuple[Any, ...]:
     # other dims first, tokens last: a latency line then reads left to right in the shape table too
-    token_key = next((k for k in TOKEN_KEYS if k in p.params), None)
-    rest = tuple((k, _sortable(p.params[k])) for k in sorted(p.params) if k != token_key)
+    rest = tuple((k, _sortable(p.params[k])) for k in sorted(p.params) if k != p.token_key)
     return (p.dtype, rest, p.tokens or 0.0, p.shape)
 
 
-def build_groups(rows: Sequence[dict[str, Any]]) -> list[Group]:
+def build_groups(rows: Sequence[dict[str, Any]], meta: Mapping[str, Any] | None = None) -> list[Group]:
+    meta = meta or {}
     by_group: dict[tuple[str, str], dict[tuple[str, str], Point]] = {}
     categories: dict[tuple[str, str], str] = {}
     for r in rows:
@@ -125,8 +153,9 @@ def build_groups(rows: Sequence[dict[str, Any]]) -> list[Group]:
         points = by_group.setdefault(gk, {})
         pk = (str(r["shape"]), str(r["dtype"]))
         if pk not in points:
-            points[pk] = Point(shape=pk[0], dtype=pk[1], regime=str(r.get("regime") or ""),
-                               params=_params(pk[0]), rows={})
+            params = _params(pk[0])
+            points[pk] = Point(shape=pk[0], dtype=pk[1], regime=str(r.get("regime") or ""), params=params,
+                               rows={}, token_key=results.token_dim(meta, gk[0], params))
         points[pk].rows[str(r["impl"])] = r
     groups = []
     for (kernel, model), points in by_group.items():
@@ -141,7 +170,7 @@ def build_groups(rows: Sequence[dict[str, Any]]) -> list[Group]:
             parts = [f"{k}={p.params.get(k)}" for k in varying] + ([p.dtype] if dtypes_vary else [])
             labels.append(" ".join(parts) or compare.shape_label(p.shape) or p.dtype)
         groups.append(Group(kernel=kernel, model=model, category=categories[(kernel, model)], impls=impls,
-                            points=pts, labels=labels, fixed=fixed))
+                            points=pts, labels=labels, fixed=fixed, varying=varying))
     groups.sort(key=lambda g: (g.category, g.kernel, g.model))
     return groups
 
@@ -150,16 +179,57 @@ def _ok(row: dict[str, Any] | None) -> bool:
     return bool(row) and row.get("status") == "ok" and (row.get("median_us") or 0) > 0
 
 
-def speedup(point: Point, provider: str) -> plots.Interval | None:
-    """(upstream median / Helion median, low, high) where low/high come from the p20/p80 of both rows."""
-    h, u = point.rows.get(HELION), point.rows.get(provider)
-    if not (_ok(h) and _ok(u)):
-        return None
-    s = u["median_us"] / h["median_us"]
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """Helion against one upstream (or the best upstream) at one shape: a speedup, or why there is none."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    provider: str = ""  # for BEST: which upstream was fastest
+    reason: str = ""  # why no value although both rows are ok (e.g. timed differently)
+
+    @property
+    def interval(self) -> plots.Interval | None:
+        return None if self.value is None else (self.value, self.low, self.high)
+
+
+def _method(row: dict[str, Any]) -> str:
+    return str(row.get("timing_method") or "")
+
+
+def _pair(h: dict[str, Any], u: dict[str, Any], provider: str) -> Pair:
+    hm, um = _method(h), _method(u)
+    if hm and um and hm != um:
+        # a CUDA-graph replay and an event-timed direct launch measure different things (launch gaps count in
+        # one only): the ratio would mix a timer difference into the speedup
+        return Pair(None, provider=provider, reason=f"not comparable: Helion {hm} vs {provider} {um}")
     lo = hi = None
     if h.get("p20_us") and h.get("p80_us") and u.get("p20_us") and u.get("p80_us"):
         lo, hi = u["p20_us"] / h["p80_us"], u["p80_us"] / h["p20_us"]
-    return (s, lo, hi)
+    return Pair(u["median_us"] / h["median_us"], lo, hi, provider=provider)
+
+
+def pair(point: Point, provider: str) -> Pair | None:
+    """Helion vs `provider` (or BEST) at this point; None when either side has no ok row."""
+    h = point.rows.get(HELION)
+    if not _ok(h):
+        return None
+    if provider == BEST:
+        ups = [(r["median_us"], i) for i, r in point.rows.items() if i not in (HELION, EAGER) and _ok(r)]
+        if not ups:
+            return None
+        _t, best = min(ups)
+        return _pair(h, point.rows[best], best)
+    u = point.rows.get(provider)
+    return _pair(h, u, provider) if _ok(u) else None
+
+
+def speedup(point: Point, provider: str) -> plots.Interval | None:
+    """(upstream median / Helion median, low, high) where low/high come from the p20/p80 of both rows; None when
+    there is no comparable pair."""
+    p = pair(point, provider)
+    return None if p is None else p.interval
 
 
 def geomean(values: Sequence[float]) -> float | None:
@@ -169,9 +239,42 @@ def geomean(values: Sequence[float]) -> float | None:
     return math.exp(sum(math.log(v) for v in vals) / len(vals))
 
 
+def speedup_frame(groups: Sequence[Group]) -> pd.DataFrame:
+    """One row per Helion x upstream pair (and per Helion x best upstream) that has a speedup: the data every
+    geomean of the report is computed from."""
+    recs = []
+    for g in groups:
+        if HELION not in g.impls:
+            continue
+        for p in g.points:
+            for prov in [*g.providers, BEST]:
+                pr = pair(p, prov)
+                if pr is None or pr.value is None:
+                    continue
+                recs.append({"category": g.category, "kernel": g.kernel, "model": g.model, "shape": p.shape,
+                             "dtype": p.dtype, "regime": p.regime, "provider": prov, "upstream": pr.provider,
+                             "speedup": pr.value})
+    cols = ["category", "kernel", "model", "shape", "dtype", "regime", "provider", "upstream", "speedup"]
+    return pd.DataFrame(recs, columns=cols).astype({"speedup": "float64"})
+
+
+def _geo(s: pd.Series) -> float:
+    s = s[(s > 0) & s.map(math.isfinite)]
+    return float(math.exp(s.map(math.log).mean())) if len(s) else math.nan
+
+
+def summarize(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """geomean, min, n and n below 1.0 of the speedups per `by` group."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "n", "geomean", "min", "below_1"])
+    out = frame.groupby(list(by), sort=True)["speedup"].agg(
+        n="size", geomean=_geo, min="min", below_1=lambda s: int((s < 1.0).sum()))
+    return out.reset_index()
+
+
 @dataclasses.dataclass
 class Headline:
-    providers: list[str]
+    providers: list[str]  # per-upstream columns, then BEST
     # (category, model) -> provider -> (geomean, n shapes)
     cells: dict[tuple[str, str], dict[str, tuple[float | None, int]]]
 
@@ -180,33 +283,117 @@ class Headline:
         return not any(n for cell in self.cells.values() for _g, n in cell.values())
 
 
-def headline(groups: Sequence[Group]) -> Headline:
-    providers = impl_order([p for g in groups for p in g.providers])
-    acc: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for g in groups:
-        cell = acc.setdefault((g.category, g.model), {})
-        for prov in g.providers:
-            vals = cell.setdefault(prov, [])
-            for p in g.points:
-                s = speedup(p, prov)
-                if s is not None:
-                    vals.append(s[0])
-    all_cell: dict[str, list[float]] = {}
-    for cell in acc.values():
-        for prov, vals in cell.items():
-            all_cell.setdefault(prov, []).extend(vals)
-    cells = {k: {p: (geomean(v), len(v)) for p, v in cell.items()} for k, cell in sorted(acc.items())}
-    if len(acc) > 1:
-        cells[("all", "all")] = {p: (geomean(v), len(v)) for p, v in all_cell.items()}
+def headline(groups: Sequence[Group], frame: pd.DataFrame | None = None) -> Headline:
+    frame = speedup_frame(groups) if frame is None else frame
+    providers = impl_order([p for g in groups if HELION in g.impls for p in g.providers]) + [BEST]
+    cells: dict[tuple[str, str], dict[str, tuple[float | None, int]]] = {}
+    for (cat, model), part in frame.groupby(["category", "model"], sort=True):
+        cells[(str(cat), str(model))] = _cell(part)
+    if len(cells) > 1:
+        cells[("all", "all")] = _cell(frame)
     return Headline(providers=providers, cells=cells)
+
+
+def _cell(part: pd.DataFrame) -> dict[str, tuple[float | None, int]]:
+    out = {}
+    for prov, sub in part.groupby("provider", sort=True):
+        g = _geo(sub["speedup"])
+        out[str(prov)] = (None if math.isnan(g) else g, len(sub))
+    return out
 
 
 def group_geomeans(g: Group) -> dict[str, tuple[float | None, int]]:
     out = {}
-    for prov in g.providers:
-        vals = [s[0] for p in g.points if (s := speedup(p, prov)) is not None]
-        out[prov] = (geomean(vals), len(vals))
+    for prov in [*g.providers, BEST]:
+        vals = [pr.value for p in g.points if (pr := pair(p, prov)) is not None and pr.value is not None]
+        if prov != BEST or vals:
+            out[prov] = (geomean(vals), len(vals))
     return out
+
+
+def suspicious(groups: Sequence[Group]) -> list[tuple[Group, Point, str, float]]:
+    """Speedups above SUSPICIOUS_SPEEDUP: (group, point, provider, speedup)."""
+    out = []
+    for g in groups:
+        for p in g.points:
+            for prov in g.providers:
+                pr = pair(p, prov)
+                if pr is not None and pr.value is not None and pr.value > SUSPICIOUS_SPEEDUP:
+                    out.append((g, p, prov, pr.value))
+    return out
+
+
+def not_comparable(groups: Sequence[Group]) -> list[tuple[Group, Point, str, str]]:
+    out = []
+    for g in groups:
+        for p in g.points:
+            for prov in g.providers:
+                pr = pair(p, prov)
+                if pr is not None and pr.value is None:
+                    out.append((g, p, prov, pr.reason))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ ceilings
+
+
+def bandwidth_ceiling(ceilings: Mapping[str, Any]) -> tuple[str, float] | None:
+    """The streaming-read ceiling (what a kernel that reads its bytes once is bound by); old runs without it
+    fall back to the copy rate."""
+    for key in ("read_gbps", "copy_gbps"):
+        v = ceilings.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            return key, float(v)
+    return None
+
+
+def compute_ceiling(dtype: str, ceilings: Mapping[str, Any]) -> tuple[str, float] | None:
+    """The matmul peak of the dtype's compute type: fp8 and int8 rows against their own tensor-core peaks,
+    16-bit (and weight-only quantized, which computes in 16 bit) against bf16; None for fp32 and unknowns."""
+    d = dtype.lower()
+    if "fp8" in d or "e4m3" in d or "w8a8_fp8" in d:
+        key = "fp8_tflops"
+    elif "int8" in d or d.startswith("w8a8"):
+        key = "int8_tops"
+    elif d in ("fp32", "float32", "tf32"):
+        return None
+    else:
+        key = "fp16_tflops" if d in ("fp16", "float16") and ceilings.get("fp16_tflops") else "bf16_tflops"
+    v = ceilings.get(key)
+    return (key, float(v)) if isinstance(v, (int, float)) and v > 0 else None
+
+
+def roofline_pct(row: dict[str, Any], dtype: str, ceilings: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(% of the bandwidth ceiling, % of the dtype's matmul peak) of an ok row, None where unknown."""
+    if not _ok(row):
+        return None, None
+    bw, cp = bandwidth_ceiling(ceilings), compute_ceiling(dtype, ceilings)
+    b = 100.0 * row["gbps"] / bw[1] if bw and row.get("gbps") else None
+    c = 100.0 * row["tflops"] / cp[1] if cp and row.get("tflops") else None
+    return b, c
+
+
+def above_ceiling(groups: Sequence[Group], meta: Mapping[str, Any]) -> list[list[str]]:
+    """Rows that claim more than 100 % of a measured ceiling: a byte or FLOP count bug or a bad ceiling."""
+    ceilings = meta.get("ceilings") or {}
+    out = []
+    for g in groups:
+        for label, p in zip(g.labels, g.points):
+            for impl in g.impls:
+                r = p.rows.get(impl)
+                b, c = roofline_pct(r, p.dtype, ceilings) if r else (None, None)
+                if b is not None and b > 100.0:
+                    key, v = bandwidth_ceiling(ceilings)
+                    out.append([g.kernel, impl, g.model, label, p.dtype, f"{r['gbps']:.0f} GB/s",
+                                f"{key} {v:g}", f"{b:.1f} %"])
+                if c is not None and c > 100.0:
+                    key, v = compute_ceiling(p.dtype, ceilings)
+                    out.append([g.kernel, impl, g.model, label, p.dtype, f"{r['tflops']:.1f} TFLOP/s",
+                                f"{key} {v:g}", f"{c:.1f} %"])
+    return out
+
+
+ABOVE_HEADER = ["kernel", "impl", "model", "shape", "dtype", "achieved", "ceiling", "% of ceiling"]
 
 
 # ----------------------------------------------------------------------------------------------- formatting
@@ -224,6 +411,20 @@ def fmt_us(x: float | None) -> str:
 
 def fmt_x(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}×"
+
+
+#: appended to a speedup above SUSPICIOUS_SPEEDUP (and explained under the table)
+FLAG = " ⚑"
+
+
+def fmt_speed(pr: Pair | None) -> str:
+    """A speedup cell: the number (flagged above 10×), or why there is none."""
+    if pr is None:
+        return "—"
+    if pr.value is None:
+        return pr.reason
+    text = fmt_x(pr.value) + (FLAG if pr.value > SUSPICIOUS_SPEEDUP else "")
+    return text
 
 
 def _one_line(s: Any, limit: int) -> str:
@@ -258,7 +459,8 @@ def shape_table(g: Group) -> tuple[list[str], list[list[str]], list[list[float |
     header = ["shape", "dtype", "regime"]
     for impl in g.impls:
         header += [f"{impl} µs (p20–p80)", f"{impl} eager µs"]
-    header += [f"Helion vs {p}" for p in g.providers] if HELION in g.impls else []
+    provs = [*g.providers, BEST] if HELION in g.impls and g.upstreams else list(g.providers)
+    header += [f"Helion vs {p}" for p in provs] if HELION in g.impls else []
     body, speeds = [], []
     for label, p in zip(g.labels, g.points):
         cells = [label, p.dtype, p.regime]
@@ -266,26 +468,44 @@ def shape_table(g: Group) -> tuple[list[str], list[list[str]], list[list[float |
             cells += list(impl_cell(p.rows.get(impl)))
         sp: list[float | None] = []
         if HELION in g.impls:
-            for prov in g.providers:
-                s = speedup(p, prov)
-                sp.append(None if s is None else s[0])
-                cells.append(fmt_x(sp[-1]) if s is not None else "—")
+            for prov in provs:
+                pr = pair(p, prov)
+                sp.append(None if pr is None else pr.value)
+                text = fmt_speed(pr)
+                if prov == BEST and pr is not None and pr.value is not None:
+                    text += f" ({pr.provider})"
+                cells.append(text)
         body.append(cells)
         speeds.append(sp)
     return header, body, speeds
+
+
+def n_speed_cols(g: Group) -> int:
+    if HELION not in g.impls:
+        return 0
+    return len(g.providers) + (1 if g.upstreams else 0)
 
 
 def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
-def md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+def md_table(header: Sequence[str], body: Sequence[Sequence[str]],
+             speeds: Sequence[Sequence[float | None]] | None = None) -> str:
+    """A markdown table; speedup cells below 1.0 (Helion slower) are bold."""
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
+    for i, row in enumerate(body):
+        cells = [_md_escape(c) for c in row]
+        if speeds is not None:
+            first = len(row) - len(speeds[i])
+            for j, v in enumerate(speeds[i]):
+                if v is not None and v < 1.0:
+                    cells[first + j] = f"**{cells[first + j]}**"
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _env_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
+def _env_items(meta: dict[str, Any]) -> list[list[str]]:
     keys = [k for k in ENV_ORDER if k in meta] + sorted(k for k in meta if k not in ENV_ORDER)
     out = []
     for k in keys:
@@ -296,7 +516,7 @@ def _env_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
             text = " ".join(str(x) for x in v)
         else:
             text = str(v)
-        out.append((k, text))
+        out.append([k, text])
     return out
 
 
@@ -314,6 +534,38 @@ def headline_table(h: Headline) -> tuple[list[str], list[list[str]], list[list[f
     return header, body, speeds
 
 
+def summary_table(frame: pd.DataFrame, by: Sequence[str]) -> tuple[list[str], list[list[str]],
+                                                                     list[list[float | None]]]:
+    """vs best upstream per `by`: n shapes, geomean, min, count below 1.0 (the last three are speed cells)."""
+    part = frame[frame["provider"] == BEST]
+    summ = summarize(part, by)
+    header = [*by, "n shapes", "geomean vs best upstream", "min", "below 1.0×"]
+    body, speeds = [], []
+    for rec in summ.itertuples(index=False):
+        d = rec._asdict()
+        body.append([str(d[b]) for b in by] + [str(d["n"]), fmt_x(d["geomean"]), fmt_x(d["min"]),
+                                                f"{d['below_1']} of {d['n']}"])
+        speeds.append([d["geomean"], d["min"], None])
+    return header, body, speeds
+
+
+def headline_markdown(frame: pd.DataFrame) -> str:
+    """The README headline: per category, one row per kernel vs the best upstream."""
+    part = frame[frame["provider"] == BEST]
+    if part.empty:
+        return "No shape has both a Helion row and an upstream row that are ok and timed the same way.\n"
+    out = []
+    for cat, sub in part.groupby("category", sort=True):
+        summ = summarize(sub, ["kernel"])
+        out += [f"**{cat}**", "", "| kernel | n shapes | geomean vs best upstream | min | share below 1.0× |",
+                "|---|---|---|---|---|"]
+        for rec in summ.itertuples(index=False):
+            out.append(f"| {rec.kernel} | {rec.n} | {fmt_x(rec.geomean)} | {fmt_x(rec.min)} | "
+                       f"{100.0 * rec.below_1 / rec.n:.0f} % |")
+        out.append("")
+    return "\n".join(out)
+
+
 def compare_table(res: compare.CompareResult) -> tuple[list[str], list[list[str]], list[str]]:
     """The regression table: every row that is not SAME (SAME rows are only counted)."""
     rows = [r for r in res.rows if r.cls != compare.SAME]
@@ -327,12 +579,21 @@ def compare_table(res: compare.CompareResult) -> tuple[list[str], list[list[str]
 PlotJob = tuple[str, Callable[..., Path], tuple[Any, ...]]
 
 
+def _group_title(g: Group) -> str:
+    title = f"{g.kernel} · {g.model} · {', '.join(g.dtypes)}"
+    fixed = " ".join(f"{k}={v}" for k, v in g.fixed.items())
+    return f"{title}  ({fixed})" if fixed else title
+
+
+def _xlabel(g: Group) -> str:
+    dims = list(g.varying) + (["dtype"] if len(g.dtypes) > 1 else [])
+    return "shape: " + ", ".join(dims) if dims else "shape"
+
+
 def _plot_jobs(g: Group, out: Path, meta: dict[str, Any]) -> list[PlotJob]:
     jobs: list[PlotJob] = []
-    title = f"{g.kernel} · {g.model}"
-    fixed = " ".join(f"{k}={v}" for k, v in g.fixed.items())
-    if fixed:
-        title += f"  ({fixed})"
+    title = _group_title(g)
+    xlabel = _xlabel(g)
     colors = {i: plots.impl_color(i, g.impls) for i in g.impls}
 
     if HELION in g.impls and g.providers:
@@ -340,17 +601,18 @@ def _plot_jobs(g: Group, out: Path, meta: dict[str, Any]) -> list[PlotJob]:
         series = {k: v for k, v in series.items() if any(s is not None for s in v)}
         if series:
             jobs.append(("speedup", plots.speedup_plot,
-                         (out / f"{g.slug}__speedup.png", f"Helion speedup: {title}", g.labels, series, g.impls)))
+                         (out / f"{g.slug}__speedup.png", f"Helion speedup: {title}", g.labels, series, g.impls,
+                          xlabel)))
 
-    if len({p.tokens for p in g.points if p.tokens is not None}) >= 2:
-        token_key = next(k for k in TOKEN_KEYS if any(k in p.params for p in g.points))
+    token_key = g.token_key
+    if token_key and len({p.tokens for p in g.points if p.tokens is not None}) >= 2:
         lines: dict[str, list[tuple[float, float, float | None, float | None]]] = {}
         line_colors: dict[str, str] = {}
         for p in g.points:
             if p.tokens is None:
                 continue
-            rest = " ".join(f"{k}={v}" for k, v in p.params.items() if k not in TOKEN_KEYS and k not in g.fixed)
-            if len({q.dtype for q in g.points}) > 1:
+            rest = " ".join(f"{k}={v}" for k, v in p.params.items() if k != token_key and k not in g.fixed)
+            if len(g.dtypes) > 1:
                 rest = f"{rest} {p.dtype}".strip()
             for impl in g.impls:
                 r = p.rows.get(impl)
@@ -363,21 +625,19 @@ def _plot_jobs(g: Group, out: Path, meta: dict[str, Any]) -> list[PlotJob]:
                                                          f"tokens ({token_key})", lines, line_colors)))
 
     ceilings = meta.get("ceilings") or {}
-    copy_gbps, bf16_tflops = ceilings.get("copy_gbps"), ceilings.get("bf16_tflops")
-    bw = cp = None
-    if copy_gbps:
-        bw = {i: [100.0 * r["gbps"] / copy_gbps if _ok(r := p.rows.get(i)) and r.get("gbps") else None
-                  for p in g.points] for i in g.impls}
-        bw = {k: v for k, v in bw.items() if any(x is not None for x in v)} or None
-    if bf16_tflops:
-        cp = {i: [100.0 * r["tflops"] / bf16_tflops if _ok(r := p.rows.get(i)) and r.get("tflops") else None
-                  for p in g.points] for i in g.impls}
-        cp = {k: v for k, v in cp.items() if any(x is not None for x in v)} or None
+    pct = {i: [roofline_pct(p.rows[i], p.dtype, ceilings) if i in p.rows else (None, None) for p in g.points]
+           for i in g.impls}
+    bw = {i: [v[0] for v in vals] for i, vals in pct.items()}
+    bw = {k: v for k, v in bw.items() if any(x is not None for x in v)} or None
+    cp = {i: [v[1] for v in vals] for i, vals in pct.items()}
+    cp = {k: v for k, v in cp.items() if any(x is not None for x in v)} or None
     if bw or cp:
+        bwc = bandwidth_ceiling(ceilings)
+        peaks = sorted({f"{c[0]} {c[1]:g}" for p in g.points if (c := compute_ceiling(p.dtype, ceilings))})
         jobs.append(("roofline", plots.roofline_plot, (
             out / f"{g.slug}__roofline.png", f"% of measured ceilings: {title}", g.labels, bw, cp, g.impls,
-            f"% of copy bandwidth ({copy_gbps:g} GB/s)" if copy_gbps else "",
-            f"% of bf16 matmul peak ({bf16_tflops:g} TFLOP/s)" if bf16_tflops else "")))
+            f"% of {bwc[0].replace('_gbps', '')} bandwidth ({bwc[1]:g} GB/s)" if bwc else "",
+            f"% of the dtype's matmul peak ({', '.join(peaks)})" if peaks else "", xlabel)))
     return jobs
 
 
@@ -404,16 +664,17 @@ def _before_after_job(g: Group, res: compare.CompareResult, by_key: dict[tuple[s
         return None
     band = (1.0 / (1.0 + res.threshold), 1.0 + res.threshold)
     return ("before_after", plots.before_after_plot,
-            (out / f"{g.slug}__before_after.png", f"{g.kernel} · {g.model}: {res.base.name} → {res.new.name}",
-             g.labels, before, after, ratios, band, g.impls))
+            (out / f"{g.slug}__before_after.png",
+             f"{g.kernel} · {g.model} · {', '.join(g.dtypes)}: {res.base.name} → {res.new.name}",
+             g.labels, before, after, ratios, band, g.impls, _xlabel(g)))
 
 
-def _fork_is_safe() -> bool:
-    # the bench calls the report in its own process: never fork a process that has initialised CUDA
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return False
-    torch = sys.modules.get("torch")
-    return not (torch is not None and torch.cuda.is_initialized())
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a clean server process, never from this one. Forking a process that imported
+    # torch made the plot workers crawl (seen: 3.5 min instead of 30 s for `report --all` under pytest), and
+    # forking one that initialised CUDA (the bench calls the report in-process) is unsafe.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def default_jobs() -> int:
@@ -423,8 +684,8 @@ def default_jobs() -> int:
 def _draw(jobs: Sequence[tuple[str, PlotJob]], workers: int) -> dict[str, dict[str, Path]]:
     """Draw every plot; Agg rendering is CPU-bound Python, so a big run draws in worker processes."""
     made: dict[str, dict[str, Path]] = {}
-    if workers > 1 and len(jobs) >= 8 and _fork_is_safe():
-        ctx = multiprocessing.get_context("fork")
+    if workers > 1 and len(jobs) >= 8:
+        ctx = _pool_context()
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [(slug, kind, pool.submit(fn, *args)) for slug, (kind, fn, args) in jobs]
             for slug, kind, fut in futures:
@@ -446,7 +707,8 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-size: 12.5px; }
 th, td { border: 1px solid #d0d0d0; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f0f2f5; } tr:nth-child(even) td { background: #fafafa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.good { background: #d9f2d9 !important; } td.bad { background: #f8d7d7 !important; }
+td.good { background: #d9f2d9 !important; } td.bad { background: #f8d7d7 !important; font-weight: 600; }
+td.flag { outline: 2px solid #e0a000; }
 td.bad-status { color: #a40000; } .cls-SLOWER, .cls-NOW-INCORRECT { color: #a40000; font-weight: 600; }
 .cls-FASTER, .cls-NOW-OK { color: #176317; font-weight: 600; } .cls-NOISY { color: #8a6d00; }
 .warn { border: 2px solid #c00; background: #fff0f0; padding: 8px 12px; white-space: pre-wrap;
@@ -465,7 +727,9 @@ def _esc(s: Any) -> str:
 def _speed_class(s: float | None) -> str:
     if s is None:
         return ""
-    return " good" if s >= 1.05 else " bad" if s <= 1 / 1.05 else ""
+    # below 1.0 (Helion slower) is always marked; green only beyond the 5 % noise band
+    cls = " good" if s >= 1.05 else " bad" if s < 1.0 else ""
+    return cls + (" flag" if s > SUSPICIOUS_SPEEDUP else "")
 
 
 def html_table(header: Sequence[str], body: Sequence[Sequence[str]],
@@ -477,7 +741,7 @@ def html_table(header: Sequence[str], body: Sequence[Sequence[str]],
         first_speed = len(row) - n_speed_cols
         for j, c in enumerate(row):
             cls = ""
-            if speeds is not None and j >= first_speed:
+            if speeds is not None and j >= first_speed and j - first_speed < len(speeds[i]):
                 cls = "num" + _speed_class(speeds[i][j - first_speed])
             elif re.fullmatch(r"[\d.]+( \([\d.]+–[\d.]+\))?", c):
                 cls = "num"
@@ -491,9 +755,9 @@ def html_table(header: Sequence[str], body: Sequence[Sequence[str]],
     return "\n".join(out)
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+def _img(path: Path, out: Path, alt: str) -> str:
+    # a file next to the page, not base64: a report stays a few hundred KB however many plots it has
+    return f'<img alt="{_esc(alt)}" src="{_esc(path.relative_to(out).as_posix())}">'
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -506,20 +770,59 @@ class ReportFiles:
     plots: list[Path]
 
 
+class ReportError(Exception):
+    """A report that cannot be built as asked: one line, exit 2, nothing written."""
+
+
+def _relpath(target: Path, start: Path) -> str:
+    return Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix()
+
+
+def recorded_against(run: Path, meta: Mapping[str, Any]) -> Path | None:
+    """The --against base the run's report was built with (metadata `report_against`), or None."""
+    rec = meta.get("report_against")
+    if not rec:
+        return None
+    base = (Path(run) / str(rec)).resolve()
+    if not (base / "results.csv").exists():
+        raise ReportError(f"{Path(run) / 'metadata.json'}: its report was built against {rec}, which is not a run "
+                          "folder here: restore it, or rebuild with --against BASE or --no-against")
+    return base
+
+
 def build_report(run: Path, out: Path | None = None, against: Path | None = None, threshold: float = 0.05,
-                 alpha: float = 0.01, jobs: int | None = None) -> ReportFiles:
-    """Write speedup.md, plots/*.png and report.html for `run` into `out` (default: the run folder)."""
+                 alpha: float = 0.01, jobs: int | None = None, allow_incomplete: bool = False,
+                 use_recorded: bool = True, allow_env_mismatch: bool = False) -> ReportFiles:
+    """Write speedup.md, plots/*.png and report.html for `run` into `out` (default: the run folder).
+
+    Everything is read and checked first: a corrupt or incomplete run (results.RunError), a missing recorded
+    base or a base on another GPU raises before a file is touched.  `against` is recorded in the run's
+    metadata.json; without it the recorded base (if any) is used, unless use_recorded is False."""
     run = Path(run)
     out = Path(out) if out is not None else run
+    rows, _samples, meta = results.read_run(run, allow_incomplete=allow_incomplete)
+    record = False
+    if against is None and use_recorded:
+        against = recorded_against(run, meta)
+    elif against is not None:
+        record = True
+    cmp_res = compare.compare_runs(against, run, threshold=threshold, alpha=alpha, allow_incomplete=allow_incomplete,
+                                   allow_env_mismatch=allow_env_mismatch) if against else None
+    incomplete = results.completeness(run, meta, len(rows))
+    groups = build_groups(rows, meta)
+    frame = speedup_frame(groups)
+    head = headline(groups, frame)
+
+    if record or (against is None and not use_recorded and meta.get("report_against")):
+        # the report is reproducible only if the run says what it was built against
+        if against is None:
+            meta.pop("report_against", None)
+        else:
+            meta["report_against"] = _relpath(against, run)
+        results.write_atomic(run / "metadata.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
     out.mkdir(parents=True, exist_ok=True)
     plot_dir = out / "plots"
-    rows, meta = results.read_rows(run), results.read_metadata(run)  # samples are only for compare
-    groups = build_groups(rows)
-    head = headline(groups)
-    cmp_res = compare.compare_runs(against, run, threshold=threshold, alpha=alpha) if against else None
-
-    for stale in plot_dir.glob("*__*.png"):  # a previous report's plots (e.g. an old --against)
-        stale.unlink()
     plot_jobs: list[tuple[str, PlotJob]] = []
     cmp_by_key = cmp_res.by_key() if cmp_res is not None else {}
     for g in groups:
@@ -533,12 +836,34 @@ def build_report(run: Path, out: Path | None = None, against: Path | None = None
     for r in rows:
         status_counts[str(r.get("status"))] = status_counts.get(str(r.get("status")), 0) + 1
 
-    md = _markdown(run, out, meta, groups, head, group_plots, not_ok, status_counts, cmp_res)
+    ctx = _Context(run=run, out=out, meta=meta, groups=groups, head=head, frame=frame, group_plots=group_plots,
+                   not_ok=not_ok, status_counts=status_counts, cmp_res=cmp_res, incomplete=incomplete)
     md_path = out / "speedup.md"
-    md_path.write_text(md)
+    _write_if_changed(md_path, _markdown(ctx))
     html_path = out / "report.html"
-    html_path.write_text(_html(run, meta, groups, head, group_plots, not_ok, status_counts, cmp_res))
+    _write_if_changed(html_path, _html(ctx))
     return ReportFiles(markdown=md_path, html=html_path, plots=[p for d in group_plots.values() for p in d.values()])
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    data = text.encode()
+    if not path.exists() or path.read_bytes() != data:
+        results.write_atomic(path, data)
+
+
+@dataclasses.dataclass
+class _Context:
+    run: Path
+    out: Path
+    meta: dict[str, Any]
+    groups: list[Group]
+    head: Headline
+    frame: pd.DataFrame
+    group_plots: dict[str, dict[str, Path]]
+    not_ok: list[dict[str, Any]]
+    status_counts: dict[str, int]
+    cmp_res: compare.CompareResult | None
+    incomplete: str | None
 
 
 def _subtitle(meta: dict[str, Any]) -> str:
@@ -549,23 +874,62 @@ def _subtitle(meta: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-_DEFINITION = ("Speedup = upstream median / Helion median (> 1: Helion faster). Geomeans use only shapes where both "
-               "rows are `ok`; n = number of such shapes. Times are device times per call in µs (CUDA graph or "
-               "events, L2 flushed): median (p20–p80); eager = back-to-back eager calls, host launch overhead "
-               "included.")
+_DEFINITION = ("Speedup = upstream median / Helion median (> 1: Helion faster), formed only between two `ok` rows "
+               "timed the same way (CUDA graph vs CUDA graph, events vs events); \"vs best upstream\" uses the "
+               "fastest ok upstream row of each shape (eager torch is not an upstream). Geomeans use only shapes "
+               "where that pair exists; n = number of such shapes. Speedups below 1.0× (Helion slower) are bold / "
+               f"red; above {SUSPICIOUS_SPEEDUP:g}× they carry ⚑ (a second look before quoting them). Times are "
+               "device times per call in µs (CUDA graph or events, L2 flushed): median (p20–p80); eager = "
+               "back-to-back eager calls, host launch overhead included.")
 
 
-def _markdown(run: Path, out: Path, meta: dict[str, Any], groups: Sequence[Group], head: Headline,
-              group_plots: dict[str, dict[str, Path]], not_ok: Sequence[dict[str, Any]],
-              status_counts: dict[str, int], cmp_res: compare.CompareResult | None) -> str:
-    md = [f"# Helion vs upstream: {run.name}", "", _subtitle(meta), "", _DEFINITION, "",
-          "Rows: " + ", ".join(f"{n} {s}" for s, n in sorted(status_counts.items())), "", "## Headline", ""]
-    if not head.empty:
-        h, b, _ = headline_table(head)
-        md += [md_table(h, b), ""]
+def _flag_sections(ctx: _Context) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(anchor, title, header, body) of the sections that ask for a second look; only the non-empty ones."""
+    out = []
+    sus = suspicious(ctx.groups)
+    if sus:
+        out.append(("flag-10x", f"Speedups above {SUSPICIOUS_SPEEDUP:g}× (⚑: check the byte/FLOP counts, the inputs "
+                    "and the timing before quoting them)", ["kernel", "model", "shape", "dtype", "vs", "speedup"],
+                    [[g.kernel, g.model, compare.shape_label(p.shape), p.dtype, prov, fmt_x(v)]
+                     for g, p, prov, v in sus]))
+    above = above_ceiling(ctx.groups, ctx.meta)
+    if above:
+        out.append(("flag-ceiling", "Rows above 100 % of a measured ceiling (a byte or FLOP count bug, or a bad "
+                    "ceiling)", ABOVE_HEADER, above))
+    nc = not_comparable(ctx.groups)
+    if nc:
+        out.append(("flag-method", "Pairs without a speedup: timed with different methods",
+                    ["kernel", "model", "shape", "dtype", "vs", "why"],
+                    [[g.kernel, g.model, compare.shape_label(p.shape), p.dtype, prov, why] for g, p, prov, why in nc]))
+    return out
+
+
+def _summaries(ctx: _Context) -> list[tuple[str, tuple[list[str], list[list[str]], list[list[float | None]]]]]:
+    if ctx.frame.empty or not (ctx.frame["provider"] == BEST).any():
+        return []
+    return [("per category, regime and dtype", summary_table(ctx.frame, ["category", "regime", "dtype"])),
+            ("per kernel, regime and dtype", summary_table(ctx.frame, ["kernel", "regime", "dtype"])),
+            ("per category", summary_table(ctx.frame, ["category"]))]
+
+
+def _markdown(ctx: _Context) -> str:
+    run, out, meta = ctx.run, ctx.out, ctx.meta
+    md = [f"# Helion vs upstream: {run.name}", "", _subtitle(meta), ""]
+    if ctx.incomplete:
+        md += [f"> **INCOMPLETE RUN:** {ctx.incomplete}", ""]
+    md += [_DEFINITION, "",
+           "Rows: " + ", ".join(f"{n} {s}" for s, n in sorted(ctx.status_counts.items())), "", "## Headline", ""]
+    if not ctx.head.empty:
+        h, b, s = headline_table(ctx.head)
+        md += [md_table(h, b, s), ""]
     else:
         md += ["No shape has both a Helion row and an upstream row that are ok.", ""]
+    for title, (h, b, s) in _summaries(ctx):
+        md += [f"### vs best upstream, {title}", "", md_table(h, b, s), ""]
+    for _anchor, title, h, b in _flag_sections(ctx):
+        md += [f"## {title}", "", md_table(h, b), ""]
 
+    cmp_res = ctx.cmp_res
     if cmp_res is not None:
         md += [f"## Regressions vs {cmp_res.base.name}", ""]
         for w in cmp_res.warnings:
@@ -576,38 +940,41 @@ def _markdown(run: Path, out: Path, meta: dict[str, Any], groups: Sequence[Group
         md += [md_table(h, b) if b else "Every row is SAME.", ""]
 
     md += ["## Kernels", ""]
-    for g in groups:
+    for g in ctx.groups:
         md += [f"### {g.category} / {g.kernel} · {g.model}", ""]
         if g.fixed:
             md += ["Fixed dims: " + ", ".join(f"{k}={v}" for k, v in g.fixed.items()), ""]
         gm = group_geomeans(g) if HELION in g.impls else {}
         if gm:
             md += ["Geomean: " + ", ".join(f"Helion vs {p} {fmt_x(v)} (n={n})" for p, (v, n) in gm.items()), ""]
-        h, b, _ = shape_table(g)
-        md += [md_table(h, b), ""]
-        for kind, path in group_plots.get(g.slug, {}).items():
+        h, b, s = shape_table(g)
+        md += [md_table(h, b, s), ""]
+        for kind, path in ctx.group_plots.get(g.slug, {}).items():
             md += [f"![{kind}]({path.relative_to(out).as_posix()})", ""]
 
     md += ["## Rows that are not ok", ""]
-    if not_ok:
+    if ctx.not_ok:
         md += [md_table(["kernel", "impl", "model", "shape", "dtype", "status", "error"],
                         [[r["kernel"], r["impl"], r["model"], compare.shape_label(str(r["shape"])), r["dtype"],
-                          r["status"], _one_line(r.get("error"), 300)] for r in not_ok]), ""]
+                          r["status"], _one_line(r.get("error"), 300)] for r in ctx.not_ok]), ""]
     else:
         md += ["None.", ""]
     md += ["## Environment", "", md_table(["key", "value"], _env_items(meta)), ""]
     return "\n".join(md)
 
 
-def _html(run: Path, meta: dict[str, Any], groups: Sequence[Group], head: Headline,
-          group_plots: dict[str, dict[str, Path]], not_ok: Sequence[dict[str, Any]],
-          status_counts: dict[str, int], cmp_res: compare.CompareResult | None) -> str:
+def _html(ctx: _Context) -> str:
+    run, meta, groups, cmp_res = ctx.run, ctx.meta, ctx.groups, ctx.cmp_res
     title = f"Helion vs upstream: {run.name}"
-    body = [f"<h1>{_esc(title)}</h1>", f'<p class="sub">{_esc(_subtitle(meta))}</p>',
-            f"<p>{_esc(_DEFINITION)}</p>",
-            "<p>Rows: " + _esc(", ".join(f"{n} {s}" for s, n in sorted(status_counts.items()))) + "</p>"]
+    body = [f"<h1>{_esc(title)}</h1>", f'<p class="sub">{_esc(_subtitle(meta))}</p>']
+    if ctx.incomplete:
+        body.append(f'<div class="warn">INCOMPLETE RUN: {_esc(ctx.incomplete)}</div>')
+    body += [f"<p>{_esc(_DEFINITION)}</p>",
+             "<p>Rows: " + _esc(", ".join(f"{n} {s}" for s, n in sorted(ctx.status_counts.items()))) + "</p>"]
+    flags = _flag_sections(ctx)
 
     nav = ['<li><a href="#headline">Headline</a></li>']
+    nav += [f'<li><a href="#{a}">{_esc(t.split(" (")[0])}</a></li>' for a, t, _h, _b in flags]
     if cmp_res is not None:
         nav.append('<li><a href="#regressions">Regressions</a></li>')
     nav += [f'<li><a href="#k-{_esc(g.slug)}">{_esc(g.kernel)} · {_esc(g.model)}</a></li>' for g in groups]
@@ -615,11 +982,17 @@ def _html(run: Path, meta: dict[str, Any], groups: Sequence[Group], head: Headli
     body.append("<nav><ul>" + "".join(nav) + "</ul></nav>")
 
     body.append('<h2 id="headline">Headline: geomean speedup of Helion per category and model</h2>')
-    if not head.empty:
-        h, b, s = headline_table(head)
-        body.append(html_table(h, b, s, n_speed_cols=len(head.providers)))
+    if not ctx.head.empty:
+        h, b, s = headline_table(ctx.head)
+        body.append(html_table(h, b, s, n_speed_cols=len(ctx.head.providers)))
     else:
         body.append("<p>No shape has both a Helion row and an upstream row that are ok.</p>")
+    for stitle, (h, b, s) in _summaries(ctx):
+        body.append(f"<h3>vs best upstream, {_esc(stitle)}</h3>")
+        body.append(html_table(h, b, s, n_speed_cols=3))
+    for anchor, ftitle, h, b in flags:
+        body.append(f'<h2 id="{anchor}">{_esc(ftitle)}</h2>')
+        body.append(html_table(h, b))
 
     if cmp_res is not None:
         body.append(f'<h2 id="regressions">Regressions vs {_esc(cmp_res.base.name)}</h2>')
@@ -643,17 +1016,18 @@ def _html(run: Path, meta: dict[str, Any], groups: Sequence[Group], head: Headli
             body.append("<p>Geomean: " + _esc(", ".join(f"Helion vs {p} {fmt_x(v)} (n={n})"
                                                         for p, (v, n) in gm.items())) + "</p>")
         h, b, s = shape_table(g)
-        body.append(html_table(h, b, s, n_speed_cols=len(g.providers) if HELION in g.impls else 0))
-        imgs = [_img(p, f"{kind}: {g.kernel} {g.model}") for kind, p in group_plots.get(g.slug, {}).items()]
+        body.append(html_table(h, b, s, n_speed_cols=n_speed_cols(g)))
+        imgs = [_img(p, ctx.out, f"{kind}: {g.kernel} {g.model}")
+                for kind, p in ctx.group_plots.get(g.slug, {}).items()]
         if imgs:
             body.append('<div class="plots">' + "\n".join(imgs) + "</div>")
 
     body.append('<h2 id="not-ok">Rows that are not ok</h2>')
-    if not_ok:
+    if ctx.not_ok:
         body.append(html_table(["kernel", "impl", "model", "shape", "dtype", "status", "error"],
                                [[str(r["kernel"]), str(r["impl"]), str(r["model"]),
                                  compare.shape_label(str(r["shape"])), str(r["dtype"]), str(r["status"]),
-                                 _one_line(r.get("error"), 500)] for r in not_ok]))
+                                 _one_line(r.get("error"), 500)] for r in ctx.not_ok]))
     else:
         body.append("<p>None.</p>")
     body.append('<h2 id="env">Environment</h2>')
@@ -667,13 +1041,29 @@ def _html(run: Path, meta: dict[str, Any], groups: Sequence[Group], head: Headli
 # ------------------------------------------------------------------------------------------------------- cli
 
 
+def _headline(runs: Sequence[Path], allow_incomplete: bool) -> str:
+    groups: list[Group] = []
+    for run in runs:
+        rows, _s, meta = results.read_run(run, allow_incomplete=allow_incomplete)
+        groups += build_groups(rows, meta)
+    return headline_markdown(speedup_frame(groups))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="harness report", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, nargs="?", help="run folder (results/<gpu>/<run-id>)")
+    ap.add_argument("run", type=Path, nargs="*", help="run folder (results/<gpu>/<run-id>); several with --headline")
     ap.add_argument("--all", action="store_true", help="rebuild the report of every run under results/")
+    ap.add_argument("--headline", action="store_true", help="print, per category, a markdown table of each kernel "
+                    "vs the best upstream (n shapes, geomean, min, share below 1.0x) over the given runs; "
+                    "writes nothing")
     ap.add_argument("--against", type=Path, metavar="BASE", help="baseline run: add the regression table and "
-                    "before/after plots")
+                    "before/after plots (recorded in the run, so a rebuild reproduces it)")
+    ap.add_argument("--no-against", action="store_true", help="drop a recorded --against base")
+    ap.add_argument("--allow-env-mismatch", action="store_true", help="with --against: accept a base from another "
+                    "GPU")
+    ap.add_argument("--allow-incomplete", action="store_true", help="report the rows of a stopped run (marked "
+                    "INCOMPLETE)")
     ap.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: the run folder)")
     ap.add_argument("--threshold", type=float, default=0.05, help="compare threshold with --against (default 0.05)")
     ap.add_argument("--alpha", type=float, default=0.01, help="compare significance with --against (default 0.01)")
@@ -681,34 +1071,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results-dir", type=Path, default=results.RESULTS_DIR, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    if args.all:
-        if args.run or args.out or args.against:
-            ap.error("--all takes no RUN, --out or --against")
-        runs = results.list_runs(args.results_dir)
-        if not runs:
-            print(f"no runs under {args.results_dir}")
+    try:
+        if args.headline:
+            if not args.run:
+                ap.error("--headline needs one or more RUN folders")
+            print(_headline(args.run, args.allow_incomplete), end="")
             return 0
-        failed = 0
-        for run in runs:
-            try:
-                files = build_report(run, jobs=args.jobs)
-            except Exception as e:  # one broken run must not hide the reports of the others
-                failed += 1
-                print(f"FAILED {run}: {type(e).__name__}: {e}", file=sys.stderr)
-            else:
-                print(files.html)
-        return 1 if failed else 0
-
-    if args.run is None:
-        ap.error("give a RUN folder or --all")
-    for p in (args.run, args.against):
-        if p is not None and not (p / "results.csv").exists():
-            ap.error(f"{p}: no results.csv (is this a run folder?)")
-    files = build_report(args.run, out=args.out, against=args.against, threshold=args.threshold, alpha=args.alpha,
-                         jobs=args.jobs)
+        if args.all:
+            if args.run or args.out or args.against or args.no_against:
+                ap.error("--all takes no RUN, --out, --against or --no-against")
+            return _all(args)
+        if len(args.run) != 1:
+            ap.error("give one RUN folder, or --all, or --headline RUN...")
+        run = args.run[0]
+        for p in (run, args.against):
+            if p is not None and not (p / "results.csv").exists():
+                ap.error(f"{p}: no results.csv (is this a run folder?)")
+        if args.against and args.no_against:
+            ap.error("--against and --no-against exclude each other")
+        files = build_report(run, out=args.out, against=args.against, threshold=args.threshold, alpha=args.alpha,
+                             jobs=args.jobs, allow_incomplete=args.allow_incomplete, use_recorded=not args.no_against,
+                             allow_env_mismatch=args.allow_env_mismatch)
+    except (results.RunError, ReportError, compare.EnvMismatch) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(files.markdown)
     print(files.html)
     return 0
+
+
+def _all(args: argparse.Namespace) -> int:
+    runs = results.list_runs(args.results_dir)
+    if not runs:
+        print(f"no runs under {args.results_dir}")
+        return 0
+    failed = 0
+    for run in runs:
+        try:
+            files = build_report(run, jobs=args.jobs, allow_incomplete=args.allow_incomplete)
+        except (results.RunError, ReportError, compare.EnvMismatch) as e:
+            # one broken run must not hide the reports of the others; it is left exactly as it was
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+        else:
+            print(files.html)
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

@@ -2,24 +2,39 @@
 
 results/<gpu-slug>/<run-id>/
     results.csv     one row per kernel x impl x model x shape x dtype (COLUMNS below, in that order)
-    samples.jsonl   per-repetition device times of every `ok` row: {"key": {...ROW_KEY...}, "samples_us": [...]}
+    samples.jsonl.gz  per-repetition device times of every `ok` row, one JSON object a line:
+                    {"key": {...ROW_KEY...}, "samples_us": [...]}; `samples.jsonl` (plain) while the run is
+                    in flight and in runs written before the compressed form
     metadata.json   GPU, driver, versions (torch, triton, helion, each upstream), git commit, date, seed,
-                    measured ceilings (copy GB/s, bf16 TFLOP/s), the command line
-    log.txt         (optional) the runner's log
+                    measured ceilings and how they were measured, the command line, `token_dims` (each kernel's
+                    token dim), `planned_rows` (written first) and `complete` (written last, by `finish`)
+    logs/           the workers' stderr
 
 A failure is a row with a status and an `error`, never a 0.0 time: timing columns of non-`ok` rows are empty.
-Readers (reports, compare) use `read_run`, never kernels.
+Readers (reports, compare) use `read_run` / `load`, never kernels; both refuse a corrupt or (unless asked)
+incomplete run with a `RunError` naming the file, line and column.
+
+    >>> from harness import results
+    >>> df = results.load("results/h100/*")        # one pandas DataFrame over every H100 run
+    >>> df[df.status == "ok"].groupby(["kernel", "impl"]).median_us.median()
 """
 
 from __future__ import annotations
 
 import csv
+import glob
+import gzip
+import io
 import json
 import math
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
@@ -84,14 +99,29 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in ROW_KEY)
 
 
-#: names a spec may give its token-count dim (the x axis of latency-vs-tokens, what `--tokens` selects)
-TOKEN_KEYS = ("M", "tokens", "T")
+#: the guess for runs written before metadata.json recorded `token_dims` (each spec's `token_dim`): the dim
+#: names old specs gave their token count, first wins
+LEGACY_TOKEN_KEYS = ("M", "tokens", "T")
 
 
-def token_count(params: Mapping[str, Any]) -> int | None:
-    """The case's token count under the first of TOKEN_KEYS it has, or None (a spec without a token axis)."""
-    key = next((k for k in TOKEN_KEYS if k in params), None)
-    return None if key is None else int(params[key])
+def token_dim(meta: Mapping[str, Any], kernel: str, params: Mapping[str, Any]) -> str | None:
+    """The kernel's token dim as the run recorded it (`metadata.json` `token_dims`), or for an old run without
+    that record the first of LEGACY_TOKEN_KEYS the shape has; None for a kernel without a token axis."""
+    dims = meta.get("token_dims")
+    if isinstance(dims, Mapping) and kernel in dims:
+        dim = dims[kernel]
+        return dim if isinstance(dim, str) and dim in params else None
+    return next((k for k in LEGACY_TOKEN_KEYS if k in params), None)
+
+
+def token_count(meta: Mapping[str, Any], kernel: str, params: Mapping[str, Any]) -> int | None:
+    """The case's token count (see `token_dim`), or None."""
+    dim = token_dim(meta, kernel, params)
+    return None if dim is None else int(params[dim])
+
+
+class RunError(ValueError):
+    """A run folder that is corrupt or incomplete; the message is one line naming the file (and line, column)."""
 
 
 def new_run_dir(out_root: Path, run_id: str) -> Path:
@@ -108,22 +138,62 @@ def new_run_dir(out_root: Path, run_id: str) -> Path:
     raise RuntimeError(f"no free run folder for {run_id} in {out_root}")
 
 
-class RunWriter:
-    """Writes a run folder incrementally: each row is flushed as soon as it is known, so a crash loses nothing."""
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step: a reader (or a crash) sees the old file or the new, never half."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
-    def __init__(self, run_dir: Path, metadata: dict[str, Any]) -> None:
+
+def _append_line(path: Path, line: str) -> None:
+    # one write of a whole line, synced: a killed sweep leaves every finished row intact (at worst the line in
+    # flight is cut, which the reader reports by line number)
+    with path.open("a", newline="") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip without a timestamp or file name: the same samples always give the same bytes."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as f:
+        f.write(data)
+    return buf.getvalue()
+
+
+SAMPLES = "samples.jsonl"
+SAMPLES_GZ = "samples.jsonl.gz"
+
+
+class RunWriter:
+    """Writes a run folder incrementally: each row is flushed as soon as it is known, so a crash loses nothing.
+
+    `planned_rows` goes into metadata.json first; `finish()` compresses the samples and writes the completion
+    mark last, so a run stopped half way keeps its finished rows and reads as incomplete."""
+
+    def __init__(self, run_dir: Path, metadata: dict[str, Any], planned_rows: int | None = None) -> None:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self.metadata = metadata
+        if planned_rows is not None:
+            self.metadata["planned_rows"] = planned_rows
+        self.metadata.pop("complete", None)
+        self.rows_written = 0
         self.write_metadata()
         self._csv_path = run_dir / "results.csv"
-        with self._csv_path.open("w", newline="") as f:
-            csv.writer(f).writerow(COLUMNS)
-        self._samples_path = run_dir / "samples.jsonl"
+        buf = io.StringIO()
+        csv.writer(buf).writerow(COLUMNS)
+        write_atomic(self._csv_path, buf.getvalue().encode())
+        self._samples_path = run_dir / SAMPLES
         self._samples_path.write_text("")
 
     def write_metadata(self) -> None:
-        (self.run_dir / "metadata.json").write_text(json.dumps(self.metadata, indent=2, sort_keys=True) + "\n")
+        write_atomic(self.run_dir / "metadata.json",
+                     (json.dumps(self.metadata, indent=2, sort_keys=True) + "\n").encode())
 
     def add(self, row: dict[str, Any], samples_us: Iterable[float] | None = None) -> None:
         unknown = set(row) - set(COLUMNS)
@@ -131,12 +201,21 @@ class RunWriter:
             raise ValueError(f"unknown result columns: {sorted(unknown)}")
         if row.get("status") not in STATUSES:
             raise ValueError(f"bad status {row.get('status')!r}; valid: {STATUSES}")
-        with self._csv_path.open("a", newline="") as f:
-            csv.writer(f).writerow([_fmt(row.get(c)) for c in COLUMNS])
+        buf = io.StringIO()
+        csv.writer(buf).writerow([_fmt(row.get(c)) for c in COLUMNS])
+        _append_line(self._csv_path, buf.getvalue())
+        self.rows_written += 1
         if samples_us:
             key = {k: _fmt(row.get(k, "")) for k in ROW_KEY}  # the same text as the CSV cells
-            with self._samples_path.open("a") as f:
-                f.write(json.dumps({"key": key, "samples_us": [round(s, 4) for s in samples_us]}) + "\n")
+            _append_line(self._samples_path,
+                         json.dumps({"key": key, "samples_us": [round(s, 4) for s in samples_us]}) + "\n")
+
+    def finish(self) -> None:
+        """Compress the samples, then write the completion mark (last: everything before it is on disk)."""
+        write_atomic(self.run_dir / SAMPLES_GZ, gzip_bytes(self._samples_path.read_bytes()))
+        self._samples_path.unlink()
+        self.metadata["complete"] = {"rows": self.rows_written}
+        self.write_metadata()
 
 
 def _parse(col: str, value: str) -> Any:
@@ -149,34 +228,207 @@ def _parse(col: str, value: str) -> Any:
     return value
 
 
-def read_rows(run_dir: Path) -> list[dict[str, Any]]:
+def _csv_rows(run_dir: Path, allow_incomplete: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """The parsed rows and whether a cut last line was dropped (only with allow_incomplete)."""
     path = run_dir / "results.csv"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: no results.csv (is this a run folder?)")
     with path.open(newline="") as f:
-        return [{c: _parse(c, r.get(c, "")) for c in COLUMNS} for r in csv.DictReader(f)]
+        text = f.read()
+    cut = False
+    if text and not text.endswith("\n"):
+        # the line in flight when the sweep stopped: never half a row
+        n = text.count("\n") + 1
+        if not allow_incomplete:
+            raise RunError(f"{path}: line {n}: cut mid-row (no line end): the run was stopped while writing it")
+        text, cut = text[: text.rfind("\n") + 1], True
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    if not lines or tuple(lines[0]) != COLUMNS:
+        got = ",".join(lines[0]) if lines else "(empty file)"
+        raise RunError(f"{path}: line 1: header is not the results columns ({_one_line(got, 80)})")
+    out = []
+    for n, cells in enumerate(lines[1:], start=2):
+        if len(cells) != len(COLUMNS):
+            raise RunError(f"{path}: line {n}: {len(cells)} of {len(COLUMNS)} columns (cut or corrupt row)")
+        row = {}
+        for col, value in zip(COLUMNS, cells):
+            try:
+                row[col] = _parse(col, value)
+            except ValueError:
+                raise RunError(f"{path}: line {n}, column {col}: {_one_line(value, 40)!r} is not a number") from None
+        if row["status"] not in STATUSES:
+            raise RunError(f"{path}: line {n}, column status: {_one_line(row['status'], 40)!r} is not one of "
+                           f"{', '.join(STATUSES)}")
+        out.append(row)
+    return out, cut
 
 
-def read_samples(run_dir: Path) -> dict[tuple[str, ...], list[float]]:
+def _one_line(s: Any, limit: int) -> str:
+    text = " ".join(str(s).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_rows(run_dir: Path, allow_incomplete: bool = False) -> list[dict[str, Any]]:
+    """Every row of results.csv, typed; a malformed file raises RunError (file, line, column)."""
+    return _csv_rows(Path(run_dir), allow_incomplete)[0]
+
+
+def _samples_text(run_dir: Path) -> tuple[Path, str] | None:
+    gz, plain = run_dir / SAMPLES_GZ, run_dir / SAMPLES
+    if gz.exists():
+        try:
+            return gz, gzip.decompress(gz.read_bytes()).decode()
+        except (OSError, EOFError, UnicodeDecodeError) as e:
+            raise RunError(f"{gz}: not a readable gzip file ({e})") from None
+    if plain.exists():
+        return plain, plain.read_text()
+    return None
+
+
+def read_samples(run_dir: Path, allow_incomplete: bool = False) -> dict[tuple[str, ...], list[float]]:
     out: dict[tuple[str, ...], list[float]] = {}
-    path = run_dir / "samples.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                out[row_key(rec["key"])] = [float(s) for s in rec["samples_us"]]
+    found = _samples_text(Path(run_dir))
+    if found is None:
+        return out
+    path, text = found
+    lines = text.split("\n")
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            out[row_key(rec["key"])] = [float(s) for s in rec["samples_us"]]
+        except (ValueError, KeyError, TypeError) as e:
+            if allow_incomplete and n == len(lines):  # the record in flight when the sweep stopped
+                continue
+            raise RunError(f"{path}: line {n}: not a samples record ({type(e).__name__}: {_one_line(e, 60)})") \
+                from None
     return out
 
 
 def read_metadata(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metadata.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    path = Path(run_dir) / "metadata.json"
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as e:
+        raise RunError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: not a JSON object")
+    return meta
 
 
-def read_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[tuple[str, ...], list[float]], dict[str, Any]]:
-    return read_rows(run_dir), read_samples(run_dir), read_metadata(run_dir)
+def completeness(run_dir: Path, meta: Mapping[str, Any], n_rows: int) -> str | None:
+    """Why the run is incomplete (one line), or None when it is complete or predates completion marks."""
+    path = Path(run_dir) / "metadata.json"
+    planned, done = meta.get("planned_rows"), meta.get("complete")
+    if planned is None and done is None:
+        return None  # written before runs recorded their plan: only the rows themselves can be checked
+    if not isinstance(done, Mapping):
+        return (f"{path}: incomplete run: {n_rows} of {planned} planned rows and no completion mark "
+                "(the sweep was stopped)")
+    if done.get("rows") != n_rows:
+        return f"{Path(run_dir) / 'results.csv'}: {n_rows} rows but the completion mark says {done.get('rows')}"
+    return None
+
+
+def read_run(run_dir: Path, allow_incomplete: bool = False
+             ) -> tuple[list[dict[str, Any]], dict[tuple[str, ...], list[float]], dict[str, Any]]:
+    """Rows, samples and metadata of a run, checked: a corrupt file or (unless allow_incomplete) an incomplete
+    run raises RunError before anything is returned."""
+    run_dir = Path(run_dir)
+    meta = read_metadata(run_dir)
+    rows, _cut = _csv_rows(run_dir, allow_incomplete)
+    why = completeness(run_dir, meta, len(rows))
+    if why and not allow_incomplete:
+        raise RunError(why)
+    return rows, read_samples(run_dir, allow_incomplete), meta
+
+
+def _expand(pattern: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(pattern, (str, Path)):
+        pats = [pattern]
+    else:
+        pats = list(pattern)
+    runs: list[Path] = []
+    for pat in pats:
+        p = Path(pat)
+        if (p / "results.csv").exists():
+            runs.append(p)
+            continue
+        hits = sorted(Path(h) for h in glob.glob(str(pat)))
+        found = [h for h in hits if (h / "results.csv").exists()] or \
+            [h.parent for h in hits if h.name == "results.csv"]
+        if not found:
+            found = [r for h in hits if h.is_dir() for r in list_runs(h)]
+        if not found:
+            raise RunError(f"{pat}: no run folder (a folder with results.csv) matches")
+        runs += found
+    return list(dict.fromkeys(runs))
+
+
+def load(runs: str | Path | Sequence[str | Path], allow_incomplete: bool = False) -> pd.DataFrame:
+    """One pandas DataFrame over one or more runs (a run folder, a glob such as "results/h100/*", or a list).
+
+    Columns: every results column typed (floats, n_samples as Int64, text as string), `run` (run id), `gpu`,
+    `gpu_slug`, `tokens` (the token count under the run's recorded token dim), and each shape dim as its own
+    column (`dim_<name>` where a dim is named like a results column)."""
+    import pandas as pd
+
+    frames = []
+    for run in _expand(runs):
+        rows, _samples, meta = read_run(run, allow_incomplete)
+        frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        frame.insert(0, "run", run.name)
+        frame.insert(1, "gpu", str(meta.get("gpu") or ""))
+        frame.insert(2, "gpu_slug", str(meta.get("gpu_slug") or run.parent.name))
+        params = [_shape_params(r["shape"]) for r in rows]
+        frame["tokens"] = pd.array([token_count(meta, str(r["kernel"]), p) if _tokenish(meta, r, p) else None
+                                    for r, p in zip(rows, params)], dtype="Int64")
+        dims = sorted({k for p in params for k in p})
+        for d in dims:
+            name = d if d not in frame.columns else f"dim_{d}"
+            values = [p.get(d) for p in params]
+            if all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
+                frame[name] = pd.array(values, dtype="Int64")
+            elif all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+                frame[name] = pd.array(values, dtype="Float64")
+            else:
+                frame[name] = pd.array([None if v is None else json.dumps(v) if not isinstance(v, str) else v
+                                        for v in values], dtype="string")
+        frames.append(frame)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "gpu", "gpu_slug",
+                                                                                  *COLUMNS, "tokens"])
+    for col in COLUMNS:
+        if col in _FLOAT_COLS:
+            df[col] = df[col].astype("float64")
+        elif col in _INT_COLS:
+            df[col] = df[col].astype("Int64")
+        else:
+            df[col] = df[col].astype("string")
+    for col in ("run", "gpu", "gpu_slug"):
+        df[col] = df[col].astype("string")
+    return df
+
+
+def _tokenish(meta: Mapping[str, Any], row: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    dim = token_dim(meta, str(row["kernel"]), params)
+    v = params.get(dim) if dim else None
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _shape_params(shape: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(str(shape or ""))
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def list_runs(results_dir: Path = RESULTS_DIR) -> list[Path]:
-    """Run folders under results/, oldest first (run ids start with a UTC timestamp)."""
-    return sorted((p.parent for p in results_dir.glob("*/*/results.csv")), key=lambda p: p.name)
+    """Run folders under results/ (or a results/<gpu>/ folder), oldest first (run ids start with a UTC
+    timestamp)."""
+    results_dir = Path(results_dir)
+    found = {p.parent for pat in ("*/*/results.csv", "*/results.csv") for p in results_dir.glob(pat)}
+    return sorted(found, key=lambda p: (p.name, str(p)))

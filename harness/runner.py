@@ -86,6 +86,19 @@ def plan_rows(kernels: list[str], models: list[ModelShapes], impls: list[str] | 
     return rows
 
 
+def token_counts(kernels: list[str], models: list[ModelShapes], quick: bool) -> set[int]:
+    """Every token count the selection plans (each spec's `token_dim` over its cases): what --tokens may pick."""
+    out: set[int] = set()
+    for k in kernels:
+        spec = registry.specs()[k]
+        if spec.token_dim is None:
+            continue
+        for m in models:
+            for case in spec.cases(m, quick=quick):
+                out.add(int(case.params[spec.token_dim]))
+    return out
+
+
 def _kill(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)

@@ -31,19 +31,72 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "hidden_size": int,
     "regimes": dict,
 }
+#: every key a spec reads (grep `.get("` / `.has("` in harness/specs): ints and floats must be > 0 unless listed
+#: in _ZERO_OK; a numeric key not listed here is still held to > 0 by `validate` (a new key cannot slip through)
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "vocab_size": int,
+    "num_layers": int,
+    "rms_norm_eps": float,
     "attention": dict,
     "attention.kind": str,
     "attention.num_q_heads": int,
     "attention.num_kv_heads": int,
     "attention.head_dim": int,
+    "attention.chunk_size": int,
+    "attention.sliding_window": int,
+    "attention.sliding_window_pattern": int,
+    "attention.query_pre_attn_scalar": int,
+    "attention.partial_rotary_factor": (int, float),
+    "attention.output_gate": bool,
+    "mla": dict,
+    "mla.q_lora_rank": (int, type(None)),  # None: the model projects q without a low-rank step
+    "mla.kv_lora_rank": int,
+    "mla.qk_nope_head_dim": int,
+    "mla.qk_rope_head_dim": int,
+    "mla.v_head_dim": int,
+    "mla.use_rope": bool,
+    "dsa": dict,
+    "dsa.index_n_heads": int,
+    "dsa.index_head_dim": int,
+    "dsa.index_topk": int,
+    "mlp": dict,
+    "mlp.intermediate_size": int,
+    "mlp.activation": str,
     "moe": dict,
     "moe.num_experts": int,
     "moe.num_shared_experts": int,
     "moe.top_k": int,
     "moe.intermediate_size": int,
     "moe.tuned_for_tp": int,
+    "moe.shared_intermediate_size": int,
+    "moe.dense_intermediate_size": int,
+    "moe.first_k_dense_replace": int,
+    "moe.layer_step": int,
+    "moe.n_group": int,
+    "moe.topk_group": int,
+    "moe.routed_scaling_factor": (int, float),
+    "moe.scoring_func": str,
+    "moe.num_zero_experts": int,
+    "moe.router_logit_softcapping": (int, float),
+    "linear_attention": dict,
+    "linear_attention.kind": str,
+    "linear_attention.num_heads": int,
+    "linear_attention.num_k_heads": int,
+    "linear_attention.num_v_heads": int,
+    "linear_attention.head_k_dim": int,
+    "linear_attention.head_v_dim": int,
+    "linear_attention.conv_kernel": int,
+    "linear_attention.num_layers": int,
+    "ssm": dict,
+    "ssm.kind": str,
+    "ssm.d_inner": int,
+    "ssm.d_state": int,
+    "ssm.d_conv": int,
+    "ssm.expand": int,
+    "ssm.headdim": int,
+    "ssm.nheads": int,
+    "ssm.ngroups": int,
+    "ssm.chunk_size": int,
     "regimes.decode": dict,
     "regimes.decode.tokens": list,
     "regimes.decode.kv_lens": list,
@@ -53,6 +106,21 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "regimes.quick.decode_tokens": list,
     "regimes.quick.prefill_tokens": list,
 }
+#: counts that may be 0 (a model without shared experts, without leading dense layers, without zero experts)
+_ZERO_OK = {"moe.num_shared_experts", "moe.first_k_dense_replace", "moe.num_zero_experts"}
+#: (key, divisor key, why): the kernels shard or group along these dims, so a remainder plans impossible shapes
+_DIVISIBLE = (
+    ("attention.num_q_heads", "tp", "query heads are split across the TP ranks"),
+    ("attention.num_q_heads", "attention.num_kv_heads", "GQA groups query heads per KV head"),
+    # (moe.intermediate_size % tp is checked with the other moe keys below)
+    ("linear_attention.num_heads", "tp", "heads are split across the TP ranks"),
+    ("linear_attention.num_v_heads", "tp", "heads are split across the TP ranks"),
+    ("linear_attention.num_k_heads", "tp", "heads are split across the TP ranks"),
+    ("linear_attention.num_v_heads", "linear_attention.num_k_heads", "value heads are grouped per key head"),
+    ("ssm.nheads", "tp", "heads are split across the TP ranks"),
+    ("ssm.nheads", "ssm.ngroups", "heads are grouped per B/C group"),
+    ("moe.num_experts", "moe.n_group", "grouped routing splits the experts into n_group groups"),
+)
 
 
 def _lookup(data: Any, path: str) -> Any:
@@ -102,17 +170,30 @@ def validate(data: Any, path: Path) -> None:
             raise ShapeError(f"{path}: missing key '{key}'")
         if not isinstance(value, typ) or isinstance(value, bool):
             raise ShapeError(f"{path}: key '{key}' must be {getattr(typ, '__name__', typ)}, got {value!r}")
+    if data["tp"] <= 0:
+        raise ShapeError(f"{path}: key 'tp' must be positive, got {data['tp']}")
+    if data["hidden_size"] <= 0:
+        raise ShapeError(f"{path}: key 'hidden_size' must be positive, got {data['hidden_size']}")
     for key, typ in _OPTIONAL.items():
         value = _lookup(data, key)
         if value is _MISSING:
             continue
-        if not isinstance(value, typ) or isinstance(value, bool):
-            raise ShapeError(f"{path}: key '{key}' must be {getattr(typ, '__name__', typ)}, got {value!r}")
-        if typ is int and value <= 0:
-            raise ShapeError(f"{path}: key '{key}' must be positive, got {value}")
-        if typ is list:
+        types = typ if isinstance(typ, tuple) else (typ,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ShapeError(f"{path}: key '{key}' must be {names}, got {value!r}")
+        if list in types:
             if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
                 raise ShapeError(f"{path}: key '{key}' must be a non-empty list of positive integers, got {value!r}")
+    for key, value in _numeric_leaves(data):
+        # every number a model file holds is a size, count, rate or epsilon: none is negative, and only the
+        # counts in _ZERO_OK may be 0 (this also covers keys a new spec reads before _OPTIONAL lists them)
+        if value < 0 or (value == 0 and key not in _ZERO_OK):
+            raise ShapeError(f"{path}: key '{key}' must be {'>= 0' if key in _ZERO_OK else 'positive'}, got {value}")
+    for key, div, why in _DIVISIBLE:
+        a, b = _lookup(data, key), _lookup(data, div)
+        if isinstance(a, int) and isinstance(b, int) and b > 0 and a % b:
+            raise ShapeError(f"{path}: key '{key}' ({a}) is not divisible by {div} ({b}): {why}")
     if data["name"] != path.stem:
         raise ShapeError(f"{path}: key 'name' is {data['name']!r} but the file is named {path.stem!r}")
     moe = data.get("moe")
@@ -124,6 +205,19 @@ def validate(data: Any, path: Path) -> None:
             raise ShapeError(f"{path}: key 'moe.top_k' ({moe['top_k']}) exceeds moe.num_experts")
         if moe["intermediate_size"] % data["tp"]:
             raise ShapeError(f"{path}: key 'moe.intermediate_size' is not divisible by tp={data['tp']}")
+
+
+def _numeric_leaves(data: Any, prefix: str = "") -> list[tuple[str, int | float]]:
+    """(dotted key, value) of every int/float outside lists (lists are token counts, checked above)."""
+    out: list[tuple[str, int | float]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                out += _numeric_leaves(v, key)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out.append((key, v))
+    return out
 
 
 def load_file(path: Path) -> ModelShapes:

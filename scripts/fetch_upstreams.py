@@ -4,7 +4,9 @@
     scripts/fetch_upstreams.py --only vllm sglang --configs-for NVIDIA_H100_80GB_HBM3 --zip
     scripts/fetch_upstreams.py --wheelhouse .whl --python-version 3.12 --only vllm sglang
 
-Each locked distribution is downloaded once (`pip download --no-deps`) into `.cache/dl/`, its sha256 checked
+Each locked wheel is downloaded once (`pip download --no-deps`) into `.cache/dl/`, each locked sdist straight
+from the package index by its file name (never through pip: pip would prepare the sdist's metadata, i.e. run
+its build, which for mamba_ssm needs torch in the calling Python), its sha256 checked
 against the lock, and the files the lock keeps (python sources, tuned-config JSONs, dist-info metadata) are
 written to `.up/<name>/` with a stamp; a tree whose stamp matches the lock entry is left alone. GitHub sources
 are fetched at their locked commit with git (or read from mirrors under `--offline DIR`).
@@ -33,6 +35,9 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -144,8 +149,54 @@ def _find_offline(offline: Path, file: str) -> Path | None:
 # ----------------------------------------------------------------------------------------------- downloads
 
 
+#: the index the sdists are read from (PEP 691 JSON or PEP 503 HTML); PIP_INDEX_URL points it at a mirror
+DEFAULT_INDEX = "https://pypi.org/simple"
+
+
+def _index_url() -> str:
+    return os.environ.get("PIP_INDEX_URL", DEFAULT_INDEX).rstrip("/")
+
+
+def sdist_url(dist: str, file: str, index: str | None = None, timeout: float = 60) -> str:
+    """The download URL of exactly `file` from the index's page for `dist` (no resolution, no build)."""
+    index = index or _index_url()
+    page = f"{index}/{normalize_dist(dist)}/"
+    req = urllib.request.Request(page, headers={
+        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1", "User-Agent": "helion-bench-fetch"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        ctype = resp.headers.get("Content-Type", "")
+        body = resp.read().decode("utf-8", "replace")
+    if "json" in ctype:
+        for f in json.loads(body).get("files", []):
+            if f.get("filename") == file:
+                return urllib.parse.urljoin(page, f["url"])
+    else:
+        import re
+
+        for href in re.findall(r'href="([^"]+)"', body):
+            if urllib.parse.unquote(href.split("#")[0]).rsplit("/", 1)[-1] == file:
+                return urllib.parse.urljoin(page, href.split("#")[0])
+    raise FetchError(f"{file} is not listed on {page}")
+
+
+def download_sdist(entry: LockEntry, dest: Path, timeout: float = 600) -> Path:
+    """Fetch the locked sdist file itself into dest (verified by the caller); never runs its build."""
+    assert entry.file and entry.dist
+    try:
+        url = sdist_url(entry.dist, entry.file)
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "helion-bench-fetch"}),
+                                    timeout=timeout) as resp:
+            data = resp.read()
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise FetchError(f"{entry.name}: cannot download {entry.file} from {_index_url()} ({e}); put the file in "
+                         f"{dest} by hand or pass --offline DIR") from None
+    path = dest / entry.file
+    path.write_bytes(data)
+    return path
+
+
 def obtain_archive(entry: LockEntry, opts: Options) -> Path:
-    """The locked wheel/sdist, verified: from .cache/dl, from --offline DIR, or via pip download."""
+    """The locked wheel/sdist, verified: from .cache/dl, from --offline DIR, the index (sdists) or pip (wheels)."""
     assert entry.file and entry.sha256 and entry.dist
     cached = opts.dl_dir / entry.file
     if cached.is_file():
@@ -158,6 +209,12 @@ def obtain_archive(entry: LockEntry, opts: Options) -> Path:
         verify(found, entry.sha256, entry.name)
         return found
     opts.dl_dir.mkdir(parents=True, exist_ok=True)
+    if entry.kind == "sdist":
+        with tempfile.TemporaryDirectory(dir=opts.dl_dir, prefix=".dl-") as tmp:
+            got = download_sdist(entry, Path(tmp))
+            verify(got, entry.sha256, entry.name)
+            shutil.move(str(got), cached)
+        return cached
     with tempfile.TemporaryDirectory(dir=opts.dl_dir, prefix=".pip-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
                "-d", tmp, *entry.pip_args]

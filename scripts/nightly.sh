@@ -3,10 +3,13 @@
 #
 #   scripts/nightly.sh            (what `make nightly` and .github/workflows/nightly.yml run)
 #
-# The baseline of a GPU is the run id written in results/<gpu-slug>/BASELINE (one line). Promote a run by
-# writing its id there and committing it. Without a BASELINE the report is built without a comparison.
+# The baseline of a GPU is the run id written in results/<gpu-slug>/BASELINE (one line), where <gpu-slug> is the
+# new run's own (metadata.json gpu_slug): a run is only ever compared with a baseline of the same GPU, and
+# `harness compare` refuses (exit 2) a base whose metadata names another GPU. Promote a run by writing its id
+# there and committing it. Without a BASELINE the report is built without a comparison.
 #
-# Exit status: the bench's when it failed, else compare's (1 = a row is SLOWER or NOW-INCORRECT).
+# Exit status: the bench's when it failed, else compare's (1 = a row is SLOWER or NOW-INCORRECT, 2 = the runs
+# cannot be compared: another GPU, or an incomplete/corrupt run).
 # Environment: HARNESS_PYTHON runs `-m harness` (default: the bench venv .venv-bench/bin/python that `make bench`
 # builds, else python3); CATEGORY (default all) is passed to `make bench`.
 set -uo pipefail
@@ -39,7 +42,13 @@ if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
     echo "run_dir=$run_dir" >> "$GITHUB_OUTPUT"
 fi
 
-gpu_dir=$(dirname "$run_dir")
+# this GPU's folder under results/, from the run's own metadata (not from where the run happened to be written)
+slug=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("gpu_slug") or "")' "$run_dir/metadata.json")
+if [[ -z "$slug" ]]; then
+    echo "nightly: $run_dir/metadata.json has no gpu_slug: cannot pick this GPU's baseline" >&2
+    exit 2
+fi
+gpu_dir=results/$slug
 baseline_file="$gpu_dir/BASELINE"
 compare_rc=0
 if [[ -f "$baseline_file" ]]; then

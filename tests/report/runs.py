@@ -56,13 +56,15 @@ def standard_rows() -> list[dict[str, Any]]:
 
 
 def write_run(run_dir: Path, specs: Sequence[dict[str, Any]], seed: int, metadata: dict[str, Any] | None = None,
-              n_samples: int = 60, spread: float = 0.02, with_samples: bool = True) -> Path:
+              n_samples: int = 60, spread: float = 0.02, with_samples: bool = True, finish: bool = True) -> Path:
     """Write one run: `ok` rows get normal samples (mean `mean_us`, sd `spread` x mean) from `seed`.
 
-    A spec with `status` other than ok becomes a failure row with its `error` and no timings.
+    A spec with `status` other than ok becomes a failure row with its `error` and no timings; a spec may set
+    `timing_method`. With `finish` (the default) the run gets its completion mark, as a finished sweep does.
     """
     rng = np.random.default_rng(seed)
-    writer = RunWriter(run_dir, metadata if metadata is not None else copy.deepcopy(METADATA))
+    writer = RunWriter(run_dir, metadata if metadata is not None else copy.deepcopy(METADATA),
+                       planned_rows=len(specs))
     for spec in specs:
         row = {k: spec[k] for k in ("kernel", "category", "impl", "model", "regime", "dtype")}
         row["shape"] = spec["shape"]
@@ -75,8 +77,11 @@ def write_run(run_dir: Path, specs: Sequence[dict[str, Any]], seed: int, metadat
         samples = rng.normal(spec["mean_us"], spread * spec["mean_us"], n_samples)
         med = float(np.median(samples))
         row.update(median_us=med, p20_us=float(np.percentile(samples, 20)), p80_us=float(np.percentile(samples, 80)),
-                   n_samples=n_samples, timing_method="cuda_graph", eager_us=med * 1.3 + 5.0,
+                   n_samples=n_samples, timing_method=spec.get("timing_method", "cuda_graph"),
+                   eager_us=med * 1.3 + 5.0,
                    gbps=spec.get("bytes", 4.0e6) / med / 1e3, tflops=spec.get("flops", 2.0e9) / med / 1e6,
                    rel_err=1e-3, tol=2e-2, max_abs_err=1e-2, config="{}", config_source="default")
         writer.add(row, samples.tolist() if with_samples else None)
+    if finish:
+        writer.finish()
     return run_dir

@@ -65,3 +65,24 @@ def test_nightly_compares_against_baseline(tmp_path: Path) -> None:
     assert "Regressions vs 20261124T031700Z-all" in (second / "report.html").read_text()
     assert "regression against the baseline" in res.stderr
 
+
+
+def test_nightly_refuses_a_baseline_from_another_gpu(tmp_path: Path) -> None:
+    """results/<this gpu>/BASELINE naming a run that was measured on another GPU: compare exits 2 (its timings do
+    not compare) and the nightly fails with it instead of passing with a warning."""
+    import json
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "nightly.sh", repo / "scripts" / "nightly.sh")
+    (repo / "Makefile").write_text(MAKEFILE)
+    (repo / "fake_bench.py").write_text(FAKE_BENCH)
+    assert _nightly(repo, "20261124T031700Z-all", seed=1, slowdown=1.0).returncode == 0
+    first = repo / "results" / "h100" / "20261124T031700Z-all"
+    meta = json.loads((first / "metadata.json").read_text())
+    meta["gpu"] = "NVIDIA H200"  # e.g. copied in from another machine's results
+    (first / "metadata.json").write_text(json.dumps(meta))
+    (repo / "results" / "h100" / "BASELINE").write_text(first.name + "\n")
+    res = _nightly(repo, "20261125T031700Z-all", seed=2, slowdown=1.0)
+    assert res.returncode == 2, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "--allow-env-mismatch" in res.stderr

@@ -146,8 +146,55 @@ def test_case_reason_makes_only_that_row_unavailable(fake_env, tmp_path):
 
 
 def test_tokens_filter_knows_every_token_axis_and_keeps_specs_without_one():
-    from harness.results import token_count
+    """The latency axis is the token dim the run recorded (metadata token_dims = each spec's token_dim), not a
+    guess from the dim's name; old runs without the record fall back to the guess."""
+    from harness.cli import token_dims
+    from harness.results import token_count, token_dim
 
-    assert token_count({"M": 8, "K": 1}) == 8
-    assert token_count({"T": 2048, "H": 1}) == 2048  # lora / attention / norm specs name it T
-    assert token_count({"B": 4, "V": 1000}) is None
+    meta = {"token_dims": {"fused_moe": "M", "lora": "T", "sampler": "B", "router": None}}
+    assert token_count(meta, "fused_moe", {"M": 8, "K": 1}) == 8
+    assert token_count(meta, "lora", {"T": 2048, "H": 1}) == 2048
+    assert token_count(meta, "sampler", {"B": 4, "V": 1000}) == 4  # a name the guess never knew
+    assert token_count(meta, "router", {"M": 64, "E": 8}) is None  # recorded as no token axis: M is not tokens
+    # a run written before token_dims: the old guess
+    assert token_dim({}, "fused_moe", {"M": 8, "K": 1}) == "M"
+    assert token_count({}, "lora", {"T": 2048}) == 2048 and token_count({}, "sampler", {"B": 4}) is None
+    # what the bench records is each spec's own declaration
+    specs = registry.specs()
+    dims = token_dims(sorted(specs))
+    assert dims == {k: s.token_dim for k, s in specs.items()}
+    assert any(d is None for d in dims.values()) and {"M", "T"} <= set(dims.values())
+
+
+def test_stopped_sweep_keeps_finished_rows_marked_incomplete(fake_env, tmp_path):
+    """The plan is written first and the completion mark last: a sweep stopped half way keeps every finished row,
+    reads as incomplete (refused by default) and is readable on request."""
+    from harness.results import RunError, read_run
+
+    plans = [RowPlan("fake_scale", "test", "good", "test", "test", {"n": n}, "fp32") for n in (37, 64)]
+    writer = RunWriter(tmp_path / "run", {"seed": 0}, planned_rows=4)
+    Runner(writer, RunOptions(device="cpu", timeout_s=20, first_timeout_s=20)).run(plans)  # stopped: no finish()
+    with (tmp_path / "run" / "results.csv").open("a") as f:
+        f.write("fake_scale,test,good,test,test,")  # the row in flight when it was killed
+    with pytest.raises(RunError, match=r"results.csv: line 4: cut mid-row"):
+        read_run(tmp_path / "run")
+    rows, samples, meta = read_run(tmp_path / "run", allow_incomplete=True)
+    assert [r["status"] for r in rows] == ["ok", "ok"] and len(samples) == 2
+    assert meta["planned_rows"] == 4 and "complete" not in meta
+
+
+def test_finished_run_is_complete_with_compressed_samples(fake_env, tmp_path):
+    import gzip
+
+    from harness.results import read_run
+
+    plans = [RowPlan("fake_scale", "test", "good", "test", "test", {"n": n}, "fp32") for n in (37, 64)]
+    writer = RunWriter(tmp_path / "run", {"seed": 0}, planned_rows=2)
+    Runner(writer, RunOptions(device="cpu", timeout_s=20, first_timeout_s=20)).run(plans)
+    plain = (tmp_path / "run" / "samples.jsonl").read_bytes()
+    before = read_samples(tmp_path / "run")
+    writer.finish()
+    assert not (tmp_path / "run" / "samples.jsonl").exists()
+    assert gzip.decompress((tmp_path / "run" / "samples.jsonl.gz").read_bytes()) == plain
+    rows, samples, meta = read_run(tmp_path / "run")
+    assert samples == before and meta["complete"] == {"rows": 2} and len(rows) == 2

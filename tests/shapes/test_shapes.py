@@ -261,6 +261,7 @@ def test_top_k_equal_to_num_experts_is_allowed(tmp_path: Path) -> None:
 
 def test_intermediate_size_not_divisible_by_tp_is_rejected(tmp_path: Path) -> None:
     data = valid(tp=8)
+    data["attention"]["num_q_heads"] = 16  # whole per GPU at tp 8: only the expert width is wrong
     data["moe"]["intermediate_size"] = 100  # 100 / 8 is not whole: no per-GPU expert width
     path = write(tmp_path, "toy", data)
     with pytest.raises(ShapeError, match=re.escape(f"{path}: key 'moe.intermediate_size' is not divisible by tp=8")):
@@ -281,3 +282,55 @@ def test_shipped_floats_parse_as_floats(model: ModelShapes) -> None:
     # PyYAML reads `1e-6` (no dot) as a string; the files write 1.0e-06.
     if model.has("rms_norm_eps"):
         assert isinstance(model.get("rms_norm_eps"), float)
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        # keys no validator used to cover: `mla.kv_lora_rank: -512` planned rows with R=-512
+        (lambda d: d.update(mla={"q_lora_rank": None, "kv_lora_rank": -512}), r"key 'mla\.kv_lora_rank' must be "
+         r"positive, got -512"),
+        (lambda d: d.update(mla={"kv_lora_rank": "512"}), r"key 'mla\.kv_lora_rank' must be int, got '512'"),
+        (lambda d: d.update(ssm={"d_state": 0}), r"key 'ssm\.d_state' must be positive, got 0"),
+        (lambda d: d.update(rms_norm_eps=-1e-6), r"key 'rms_norm_eps' must be positive"),
+        (lambda d: d.update(rms_norm_eps="1e-6"), r"key 'rms_norm_eps' must be float"),
+        (lambda d: d["moe"].update(routed_scaling_factor=-2.5), r"key 'moe\.routed_scaling_factor' must be positive"),
+        (lambda d: d["moe"].update(num_shared_experts=-1), r"key 'moe\.num_shared_experts' must be >= 0, got -1"),
+        # a key a new spec reads before the schema lists it is still held to > 0
+        (lambda d: d.update(brand_new={"block": -4}), r"key 'brand_new\.block' must be positive, got -4"),
+        (lambda d: d.update(tp=-2), r"key 'tp' must be positive, got -2"),
+        # divisibility where the kernels shard or group
+        (lambda d: d["attention"].update(num_q_heads=5, num_kv_heads=1), r"key 'attention\.num_q_heads' \(5\) is not "
+         r"divisible by tp \(2\): query heads"),
+        (lambda d: d["attention"].update(num_q_heads=8, num_kv_heads=3), r"key 'attention\.num_q_heads' \(8\) is not "
+         r"divisible by attention\.num_kv_heads \(3\): GQA"),
+        (lambda d: d.update(ssm={"nheads": 80, "ngroups": 3}), r"key 'ssm\.nheads' \(80\) is not divisible by "
+         r"ssm\.ngroups \(3\)"),
+    ],
+)
+def test_every_key_a_spec_reads_is_validated(tmp_path: Path, edit: Any, pattern: str) -> None:
+    data = valid()
+    edit(data)
+    path = write(tmp_path, "toy", data)
+    with pytest.raises(ShapeError, match=re.escape(str(path)) + ": " + pattern):
+        load_file(path)
+
+
+def test_zero_counts_that_mean_none_are_allowed(tmp_path: Path) -> None:
+    data = valid()
+    data["moe"].update(num_shared_experts=0, first_k_dense_replace=0, num_zero_experts=0)
+    assert load_file(write(tmp_path, "toy", data)).get("moe.num_shared_experts") == 0
+
+
+def test_the_schema_covers_every_key_the_specs_read() -> None:
+    """Every `model.get("...")` / `model.has("...")` key in harness/specs is typed in the schema."""
+    from harness import shapes
+
+    root = Path(shapes.__file__).parent / "specs"
+    read = set()
+    for f in root.rglob("*.py"):
+        read |= set(re.findall(r"""\.(?:get|has)\(\s*["']([a-z_]+(?:\.[a-z_]+)+|[a-z_]+)["']""", f.read_text()))
+    sections = {k.split(".")[0] for k in shapes._OPTIONAL} | set(shapes._REQUIRED)
+    model_keys = {k for k in read if k.split(".")[0] in sections}
+    missing = sorted(k for k in model_keys if k not in shapes._OPTIONAL and k not in shapes._REQUIRED)
+    assert missing == [], missing
