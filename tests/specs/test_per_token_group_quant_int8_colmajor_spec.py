@@ -1,21 +1,19 @@
-"""The column-major-scale INT8 group quant contract (row 70): the int8 group-quant math, a layout-blind epilogue."""
+"""The column-major-scale INT8 group quant contract (row 70): the int8 group-quant math, s in SGLang's
+column-major TMA-aligned layout ([H/G, ceil4(T)] storage viewed [T, H/G])."""
 
 from __future__ import annotations
 
 import torch
 
-from harness.correctness import compare
-from harness.specs.quantization._common import dequantize_groups_into
+from harness.correctness import check_call, compare
 from harness.specs.quantization.per_token_group_quant_int8_colmajor import SPEC
 
 CPU = torch.device("cpu")
 
 
-def quant_colmajor(x: torch.Tensor, group: int, rounding: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """q [T, H] int8 and s as a [T, H / G] view of column-major (TMA-aligned) storage, from a per-group loop."""
+def quant_colmajor(x: torch.Tensor, group: int, s: torch.Tensor, rounding: bool = False) -> torch.Tensor:
+    """q [T, H] int8 from a per-group loop; writes the scales into `s` (any strides) as the kernel does."""
     t, h = x.shape
-    storage = torch.full((h // group, (t + 3) // 4 * 4), float("nan"))
-    s = storage.t()[:t]
     q = torch.empty(t, h, dtype=torch.int8)
     for i in range(t):
         for g in range(h // group):
@@ -24,7 +22,17 @@ def quant_colmajor(x: torch.Tensor, group: int, rounding: bool = False) -> tuple
             y = (v / sc).clamp(-128, 127)
             q[i, g * group:(g + 1) * group] = (torch.round(y) if rounding else torch.trunc(y)).to(torch.int8)
             s[i, g] = sc
-    return q, s
+    return q
+
+
+def test_scale_buffer_is_sglangs_tma_aligned_colmajor_layout():
+    for case in SPEC.test_cases() + SPEC.check_cases():
+        inp = SPEC.make_inputs(case, "bf16", CPU, seed=1)
+        t, h, g = case.params["T"], case.params["H"], case.params["G"]
+        s = SPEC.make_output(inp, case, "bf16")["s"]
+        t4 = (t + 3) // 4 * 4
+        # create_per_token_group_quant_fp8_output_scale(column_major_scales=True, scale_tma_aligned=True)
+        assert s.shape == (t, h // g) and s.stride() == (1, t4) and s.untyped_storage().nbytes() == 4 * t4 * (h // g)
 
 
 def test_reference_matches_colmajor_loop_and_rejects_rounding():
@@ -34,12 +42,10 @@ def test_reference_matches_colmajor_loop_and_rejects_rounding():
         ref = SPEC.reference(inp, case, "bf16")
         group = case.params["G"]
         out = SPEC.make_output(inp, case, "bf16")
-        q, s = quant_colmajor(inp["x"], group)
-        assert not s.is_contiguous()
-        dequantize_groups_into(out, q, s, group)
-        assert torch.allclose(out, ref, rtol=1e-6, atol=0)
+        res = check_call(lambda: out["q"].copy_(quant_colmajor(inp["x"], group, out["s"])), out, ref, tol)  # noqa: B023
+        assert res.ok, res.reason
+        assert torch.equal(out["q"], ref["q"]) and torch.equal(out["s"], ref["s"])
         if case.params["T"] > 4:
-            q, s = quant_colmajor(inp["x"], group, rounding=True)
-            dequantize_groups_into(out, q, s, group)
-            assert not compare(out, ref, tol).ok
+            q = quant_colmajor(inp["x"], group, out["s"], rounding=True)
+            assert not compare({"q": q, "s": out["s"]}, ref, tol).ok
     assert SPEC.catalog_rows == (70,) and SPEC.id != "per_token_group_quant_int8"

@@ -1,23 +1,35 @@
 """Upstream per-token-group INT8 quantization: vLLM 0.33.0 `_per_token_group_quant_int8` (int8_utils) and
-SGLang 0.5.23 `per_token_group_quant_int8` (quantization/int8_kernel, a pure-Triton launcher).
+SGLang 0.5.23 `_per_token_group_quant_int8` (quantization/int8_kernel, under its pure-Triton launcher
+`per_token_group_quant_int8`).
 
-vLLM's launcher `per_token_group_quant_int8` prefers the compiled op `torch.ops._C.per_token_group_quant_int8`
-on CUDA (not loadable, not Triton), so the adapter launches the @triton.jit kernel exactly as the launcher's
-Triton branch does (grid, BLOCK, warp heuristic, iinfo(int8) limits).  SGLang's launcher is called as is; it
-allocates its q / s outputs inside the call, as in production.
+Both timed calls are the upstream Triton kernel launch alone, writing the spec's "q" [T, H] int8 and "s" [T, H/G]
+fp32 row-major buffers directly (no copy, no epilogue).  Neither launcher takes output buffers, so each kernel is
+launched exactly as its launcher launches it: grid (T * H / G,), arguments (x, x_q, x_s, group_size, N = group_size,
+eps), int8_min / int8_max from torch.iinfo(int8), BLOCK = next_power_of_2(G), warps = BLOCK / 256 clamped to
+1..8, one stage (`row_quant_launch`).  vLLM's launcher prefers the compiled op `torch.ops._C.
+per_token_group_quant_int8` on CUDA (not loadable, not Triton): its Triton branch is what runs here.  SGLang's
+launcher only adds the two torch.empty allocations this skips.
 """
 
 from __future__ import annotations
 
 import torch
 
-from harness.spec import Case, Inputs, Prepared
-from harness.specs.quantization._common import EPS, dequantize_groups_into
+from harness.spec import Case, Inputs, Outputs, Prepared
+from harness.specs.quantization._common import EPS
 from upstream_adapters.quantization._common import UpstreamImpl, row_quant_launch
 
 VLLM_INT8 = "vllm.model_executor.layers.quantization.utils.int8_utils"
 SGL_INT8 = "sglang.kernels.ops.quantization.int8_kernel"
 KERNEL = "per_token_group_quant_int8"
+
+
+def launch_group_quant_int8(kernel, x: torch.Tensor, xq: torch.Tensor, xs: torch.Tensor, group: int) -> None:
+    """`kernel` (vLLM's or SGLang's `_per_token_group_quant_int8`, the same signature) launched as both launchers
+    launch it (M = x.numel() // group programs, N = group)."""
+    info8 = torch.iinfo(torch.int8)
+    kernel[(x.numel() // group,)](
+        x, xq, xs, group, group, EPS, int8_min=info8.min, int8_max=info8.max, **row_quant_launch(group))
 
 
 class VllmPerTokenGroupQuantInt8(UpstreamImpl):
@@ -27,26 +39,20 @@ class VllmPerTokenGroupQuantInt8(UpstreamImpl):
     package = "vllm"
     modules = (VLLM_INT8,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        i8 = self.mod(VLLM_INT8)
+    def prepare(self, inputs: Inputs, out: Outputs, case: Case, dtype: str) -> Prepared:
+        assert isinstance(out, dict)
+        kernel = self.mod(VLLM_INT8)._per_token_group_quant_int8
         x, group = inputs["x"], case.params["G"]
-        t, h = x.shape
-        xq = torch.empty(x.shape, device=x.device, dtype=torch.int8)
-        xs = torch.empty(t, h // group, device=x.device, dtype=torch.float32)
-        info8 = torch.iinfo(torch.int8)
-        launch = row_quant_launch(group)  # the launcher's heuristic
-        kernel = i8._per_token_group_quant_int8
+        xq, xs = out["q"], out["s"]
 
         def fn() -> None:
-            kernel[(x.numel() // group,)](
-                x, xq, xs, group, group, EPS, int8_min=info8.min, int8_max=info8.max, **launch)
-            dequantize_groups_into(out, xq, xs, group)
+            launch_group_quant_int8(kernel, x, xq, xs, group)
 
-        info = {"config": launch,
+        info = {"config": row_quant_launch(group),
                 "config_source": "launcher heuristic (per_token_group_quant_int8 Triton branch)",
                 "notes": self.notes("Triton _per_token_group_quant_int8 launched as the launcher's non-CUDA "
-                                    "branch (CUDA op _C.per_token_group_quant_int8 preferred, not loadable)",
-                                    "timed call includes the contract's torch dequant epilogue")}
+                                    "branch (CUDA op _C.per_token_group_quant_int8 preferred, not loadable), "
+                                    "writing the spec's q / s buffers")}
         return Prepared(fn, info)
 
 
@@ -57,17 +63,20 @@ class SglangPerTokenGroupQuantInt8(UpstreamImpl):
     package = "sglang"
     modules = (SGL_INT8,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
-        launcher = self.mod(SGL_INT8).per_token_group_quant_int8
+    def prepare(self, inputs: Inputs, out: Outputs, case: Case, dtype: str) -> Prepared:
+        assert isinstance(out, dict)
+        kernel = self.mod(SGL_INT8)._per_token_group_quant_int8
         x, group = inputs["x"], case.params["G"]
+        xq, xs = out["q"], out["s"]
 
         def fn() -> None:
-            xq, xs = launcher(x, group, EPS, torch.int8)
-            dequantize_groups_into(out, xq, xs, group)
+            launch_group_quant_int8(kernel, x, xq, xs, group)
 
-        info = {"config": {}, "config_source": "launcher heuristic (per_token_group_quant_int8)",
-                "notes": self.notes("public Triton launcher per_token_group_quant_int8 (allocates q, s per call)",
-                                    "timed call includes the contract's torch dequant epilogue")}
+        info = {"config": row_quant_launch(group),
+                "config_source": "launcher heuristic (per_token_group_quant_int8)",
+                "notes": self.notes("Triton _per_token_group_quant_int8 launched as the public launcher "
+                                    "per_token_group_quant_int8 launches it, writing the spec's q / s buffers "
+                                    "(the launcher itself allocates them per call)")}
         return Prepared(fn, info)
 
 

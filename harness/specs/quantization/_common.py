@@ -1,11 +1,13 @@
 """Shared pieces of the quantization specs: token cases from a model, random activations, and the exact
-quantize-dequantize math the upstream Triton kernels implement (written from the kernels' formulas, fp32).
+quantize math the upstream Triton kernels implement (written from the kernels' formulas, fp32).
 
-Output contract of every activation-quantization spec here: the kernel's two results (8-bit values q and fp32
-scales s) are checked together through their product, the dequantized activations `q * s` in fp32, laid out
-like the input.  A wrong scale, a wrong group, a wrong rounding mode or an unwritten element all move that
-product by at least the format's quantization step, while an impl that matches the kernel formula lands on it
-up to rare one-ulp rounding-boundary flips.
+Output contract of every activation-quantization spec here: the kernel's own results, as named outputs:
+"q" [T, H] (float8_e4m3fn or int8, the quantized activations) and "s" (the fp32 scales, in the layout that
+spec's kernels write; none for static_quant_fp8, whose scale is an input).  The timed call is the kernel alone:
+no dequant epilogue.  q is compared as float values: an impl that matches the kernel formula lands on the
+reference up to rare one-ulp rounding-boundary flips (one element moved by one quantization step), while a wrong
+scale, a wrong group, a wrong rounding mode or an unwritten element moves whole groups or rows (see each spec's
+`tolerance`).  s is the same fp32 formula (amax times or over a constant) for every provider: a tight bound.
 """
 
 from __future__ import annotations
@@ -15,11 +17,37 @@ from typing import ClassVar
 import torch
 
 from harness.shapes import ModelShapes
-from harness.spec import Case, Inputs, KernelSpec
+from harness.spec import Case, Inputs, KernelSpec, Tolerance
 
 FP8_MAX = 448.0  # torch.finfo(torch.float8_e4m3fn).max
 INT8_MAX = 127.0
 EPS = 1e-10  # the eps every upstream launcher passes by default
+
+
+#: bound of every fp32 scale output: the same fp32 formula (amax times or over a constant) in every impl; the vLLM
+#: (amax * (1/448)) and SGLang (amax / 448) fp8 formulas differ by <= 1 fp32 ulp (measured <= 1.2e-7 per scale)
+SCALE_TOL = Tolerance(1e-6, "fp32 amax * or / a constant, same formula as ref; vLLM vs SGLang fp8 formulas differ "
+                      "by <= 1 fp32 ulp (1.2e-7)", row_rel=1e-6,
+                      row_source="each token's scales are the same formula: the same bound per row")
+
+#: q of an e4m3 kernel, compared as float values.  One rounding-boundary flip moves one element by one fp8 step
+#: (1/16..1/8 of its value, up to 32 for |q| in [256, 448]).  Global: the SGLang formula (amax / 448, x * (1/s))
+#: lands 1.9e-3..3.6e-3 from the vLLM-formula ref (CPU emulation, seeds 0-3, H = 128..7168), no quantization
+#: 2.6e-2 and a wrong group size >= 0.16.  Per row: two flips of a row's two largest elements give <= 3.6e-2 in a
+#: row of H = 128 (<= 4.6e-2 for static fp8, where saturated +-448 elements flip to 416), the SGLang formula's worst
+#: row 2.8e-2; a wrong row gives ~1, one zeroed group in a row of H = 7168 (56 groups) 0.13.
+FP8_Q_ROW_REL = 6e-2
+FP8_Q_ROW_SOURCE = ("one or two one-step flips in a row of H >= 128 stay <= 4.6e-2 (emulated); a wrong row ~1, "
+                    "a zeroed group of 56 0.13")
+
+#: q of an int8 kernel, compared as float values.  One flip moves one element by 1 (1/127 of its group's max).
+#: Global 5e-3: rounding instead of truncating (group quant) or truncating instead of rounding (per-token quant)
+#: lands >= 1.5e-2 away, no quantization 1.3e-2; a device division that truncates every group's max to 126 gives
+#: 2e-3 and two flips in every row of H = 128 2.8e-3.  Per row 1e-2: two flips of a row's largest elements give
+#: <= 4.1e-3 at H = 128, one flipped max per group 2.9e-3; a wrong row gives ~1, one zeroed group of 56 0.13.
+INT8_Q_ROW_REL = 1e-2
+INT8_Q_ROW_SOURCE = ("one or two one-step flips in a row of H >= 128 stay <= 4.1e-3 (emulated); a wrong row ~1, "
+                     "a zeroed group of 56 0.13")
 
 
 def token_cases(model: ModelShapes, quick: bool, extra: dict[str, int]) -> list[Case]:
@@ -50,23 +78,32 @@ def group_amax(x: torch.Tensor, group: int) -> torch.Tensor:
     return x.float().view(t, h // group, group).abs().amax(dim=2, keepdim=True).clamp_min(EPS)
 
 
-def fp8_group_qdq(x: torch.Tensor, group: int) -> torch.Tensor:
-    """vLLM `_per_token_group_quant_fp8`: s = max(amax, eps) * (1/448); q = fp8(clamp(x / s)); returns q * s."""
+def fp8_group_quant(x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """vLLM `_per_token_group_quant_fp8`: s = max(amax, eps) * (1/448); q = fp8(clamp(x / s)).
+    Returns q [T, H] float8_e4m3fn and s [T, H / group] fp32."""
     t, h = x.shape
     xg = x.float().view(t, h // group, group)
     s = group_amax(x, group) * (1.0 / FP8_MAX)
-    q = (xg / s).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn).float()
-    return (q * s).view(t, h)
+    q = (xg / s).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q.view(t, h), s.view(t, h // group)
 
 
-def int8_group_qdq(x: torch.Tensor, group: int) -> torch.Tensor:
+def fp8_group_qdq(x: torch.Tensor, group: int) -> torch.Tensor:
+    """float(q) * s of `fp8_group_quant` in fp32, laid out like x (the dequantized activations)."""
+    t, h = x.shape
+    q, s = fp8_group_quant(x, group)
+    return (q.float().view(t, h // group, group) * s.view(t, h // group, 1)).view(t, h)
+
+
+def int8_group_quant(x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
     """vLLM / SGLang `_per_token_group_quant_int8`: s = max(amax, eps) / 127; q = int8(clamp(x / s, -128, 127))
-    where Triton's float->int8 cast truncates toward zero (both upstream kernels use `.to(int8)`, no round)."""
+    where Triton's float->int8 cast truncates toward zero (both upstream kernels use `.to(int8)`, no round).
+    Returns q [T, H] int8 and s [T, H / group] fp32."""
     t, h = x.shape
     xg = x.float().view(t, h // group, group)
     s = group_amax(x, group) / INT8_MAX
     q = torch.trunc((xg / s).clamp(-128.0, INT8_MAX))
-    return (q * s).view(t, h)
+    return q.to(torch.int8).view(t, h), s.view(t, h // group)
 
 
 def round_half_away(x: torch.Tensor) -> torch.Tensor:
@@ -74,16 +111,18 @@ def round_half_away(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.floor(x.abs() + 0.5)
 
 
-def int8_token_qdq(x: torch.Tensor) -> torch.Tensor:
-    """vLLM `_per_token_quant_int8`: s = max(amax, 1e-10) / 127; q = round(x * (127 / amax)); returns q * s."""
+def int8_token_quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """vLLM `_per_token_quant_int8`: s = max(amax, 1e-10) / 127; q = round(x * (127 / amax)).
+    Returns q [T, H] int8 and s [T, 1] fp32."""
     amax = x.float().abs().amax(dim=1, keepdim=True).clamp_min(EPS)
     q = round_half_away(x.float() * (INT8_MAX / amax))
-    return q * (amax / INT8_MAX)
+    return q.to(torch.int8), amax / INT8_MAX
 
 
 def dequantize_groups_into(out: torch.Tensor, q: torch.Tensor, s: torch.Tensor, group: int) -> None:
-    """out[t, g*group + i] = float(q[t, g*group + i]) * s[t, g]: the contract's epilogue, written in place
-    (s may be [T, G] in any strides, or [T, 1] for per-token scales)."""
+    """out[t, g*group + i] = float(q[t, g*group + i]) * s[t, g], written in place (s may be [T, G] in any strides,
+    or [T, 1] for per-token scales).  No longer part of the quantization specs' contract (they check q and s
+    themselves); kept for silu_mul_fp8_quant, whose contract is still the dequantized product."""
     t, h = out.shape
     torch.mul(q.view(t, -1, group).to(torch.float32), s.reshape(t, -1, 1), out=out.view(t, -1, group))
 
@@ -148,15 +187,20 @@ def awq_cases(model: ModelShapes) -> list[tuple[str, int, int]]:
 
 class GroupQuantSpec(KernelSpec):
     """Per-token-group activation quantization, group `GROUP`: the contract shared by the fp8 and int8 variants.
-    Subclasses set id / catalog_rows / title and implement `qdq` (the exact quantize-dequantize) and `tolerance`.
-    Output: out [T, H] fp32 = float(q) * s per group (see `dequantize_groups_into`)."""
+    Subclasses set id / catalog_rows / title / `Q_DTYPE` and implement `quant` (the exact q, s) and `tolerance`.
+    Outputs: "q" [T, H] `Q_DTYPE`, "s" [T, H / G] fp32 row-major (`scale_buffer` gives the layout)."""
 
     category = "quantization"
     dtypes: ClassVar[tuple[str, ...]] = ("bf16",)
     GROUP: ClassVar[int] = 128
+    Q_DTYPE: ClassVar[torch.dtype]
 
-    def qdq(self, x: torch.Tensor, group: int) -> torch.Tensor:
+    def quant(self, x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def scale_buffer(self, t: int, ng: int, device: torch.device) -> torch.Tensor:
+        """The [T, NG] fp32 scale buffer in the layout the spec's kernels write: row-major here."""
+        return torch.empty(t, ng, dtype=torch.float32, device=device)
 
     def cases(self, model: ModelShapes, quick: bool = False) -> list[Case]:
         return token_cases(model, quick, {"G": self.GROUP})
@@ -173,12 +217,15 @@ class GroupQuantSpec(KernelSpec):
             raise ValueError(f"{self.id}: unknown dtype {dtype!r}; valid: bf16")
         return activation_inputs(case, device, seed)
 
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
         x = inputs["x"]
-        return torch.empty(x.shape, dtype=torch.float32, device=x.device)
+        t, h = x.shape
+        return {"q": torch.empty(t, h, dtype=self.Q_DTYPE, device=x.device),
+                "s": self.scale_buffer(t, h // case.params["G"], x.device)}
 
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return self.qdq(inputs["x"], case.params["G"])
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
+        q, s = self.quant(inputs["x"], case.params["G"])
+        return {"q": q, "s": s}
 
     def flops(self, case: Case) -> float:
         p = case.params
@@ -186,4 +233,4 @@ class GroupQuantSpec(KernelSpec):
 
     def bytes(self, case: Case, dtype: str) -> float:
         p = case.params
-        return p["T"] * p["H"] * (2 + 4)  # bf16 in, fp32 dequantized out (the contract's output)
+        return p["T"] * p["H"] * (2 + 1) + p["T"] * (p["H"] // p["G"]) * 4  # bf16 x in; 8-bit q, fp32 s out
