@@ -1,4 +1,4 @@
-"""`python -m harness <command>`: bench, check, list, report, compare."""
+"""`python -m harness <command>`: bench, check, list, report, compare, merge."""
 
 from __future__ import annotations
 
@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from harness import registry
-from harness.results import RESULTS_DIR, RunError, RunWriter, gpu_slug, list_runs, new_run_dir, read_rows
+from harness.results import (
+    RESULTS_DIR,
+    RunError,
+    RunWriter,
+    gpu_slug,
+    list_runs,
+    new_run_dir,
+    read_metadata,
+    read_rows,
+    write_plan,
+)
 from harness.shapes import ShapeError, available_models, load_all, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,10 +130,90 @@ def environment(device: str) -> dict[str, Any]:
     return meta
 
 
+def parse_gpus(value: str | None) -> list[str]:
+    """`--gpus 0,1,2` -> ["0", "1", "2"] (CUDA_VISIBLE_DEVICES values); duplicates are a one-line UsageError."""
+    gpus = [g.strip() for g in (value or "").split(",") if g.strip()]
+    dup = next((g for g in gpus if gpus.count(g) > 1), None)
+    if dup is not None:
+        raise UsageError(f"--gpus {value}: GPU {dup} listed twice (one timing worker per GPU)")
+    return gpus
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """`--shard i/n` (0 <= i < n) -> (i, n); anything else is a one-line UsageError."""
+    if not value:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
+    if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+        raise UsageError(f"--shard {value}: expected i/n with 0 <= i < n (e.g. --shard 0/4 ... --shard 3/4)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _check_gpus(gpus: list[str], meta: dict[str, Any]) -> None:
+    """Listed device indices exist and are one GPU model (the run's `gpu` is theirs). Indices are only ours to
+    check when this process sees every device (no CUDA_VISIBLE_DEVICES) and they are plain numbers."""
+    import torch
+
+    if not gpus or os.environ.get("CUDA_VISIBLE_DEVICES") or not all(g.isdigit() for g in gpus):
+        return
+    n = torch.cuda.device_count()
+    bad = next((g for g in gpus if int(g) >= n), None)
+    if bad is not None:
+        raise UsageError(f"--gpus {','.join(gpus)}: no GPU {bad} on this machine ({n} visible: 0..{n - 1})")
+    names = {g: torch.cuda.get_device_name(int(g)) for g in gpus}
+    if len(set(names.values())) > 1:
+        which = "; ".join(f"{g}: {v}" for g, v in names.items())
+        raise UsageError(f"--gpus {','.join(gpus)}: mixes GPU models ({which}): one run times one kind of GPU")
+    meta["gpu"] = names[gpus[0]]
+    meta["gpu_slug"] = gpu_slug(names[gpus[0]])
+
+
+def committed_row_costs(slug: str) -> tuple[dict[str, float], str | None]:
+    """`row_cost_s` of the newest run committed under results/<slug>/ that has one, and its path. Committed runs
+    only (git ls-files): every node of a sharded sweep reads the same file, whatever runs it wrote itself."""
+    tracked = _git("ls-files", "--", f"results/{slug}").splitlines()
+    metas = sorted((t for t in tracked if re.fullmatch(rf"results/{re.escape(slug)}/[^/]+/metadata\.json", t)),
+                   reverse=True)
+    for rel in metas:
+        try:
+            costs = read_metadata((ROOT / rel).parent).get("row_cost_s")
+        except RunError:
+            continue
+        if isinstance(costs, dict) and costs:
+            return {str(k): float(v) for k, v in costs.items()}, str(Path(rel).parent)
+    return {}, None
+
+
+def expected_costs(costs_from: str | None, slug: str) -> tuple[dict[str, float], str]:
+    """(expected seconds per row by kernel, where they come from) for balancing GPUs and shards."""
+    from harness.runner import DEFAULT_ROW_COST_S
+
+    default = f"default {DEFAULT_ROW_COST_S} s/row"
+    if costs_from == "none":
+        return {}, default
+    if costs_from:
+        costs = read_metadata(Path(costs_from)).get("row_cost_s")
+        if not isinstance(costs, dict) or not costs:
+            raise UsageError(f"--costs-from {costs_from}: no row_cost_s in its metadata.json (runs record it since "
+                             "`bench` reports row costs)")
+        return {str(k): float(v) for k, v in costs.items()}, str(costs_from)
+    costs, source = committed_row_costs(slug)
+    return costs, (f"{source} (row_cost_s)" if source else default + " (no committed run records row_cost_s)")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from harness.runner import Runner, RunOptions, plan_rows, token_counts
+    from harness.runner import (
+        Runner,
+        RunOptions,
+        group_of,
+        partition,
+        plan_digest,
+        plan_rows,
+        row_cost,
+        token_counts,
+    )
 
     kernels, models, impls, dtypes = select(args)
     tokens = parse_tokens(args.tokens)
@@ -133,6 +223,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if bad:
             raise UsageError(f"--tokens {','.join(map(str, bad))}: not a token count of the selection; valid: "
                              f"{', '.join(map(str, sorted(valid))) or '(none: no selected kernel has a token dim)'}")
+    gpus = parse_gpus(args.gpus)
+    shard = parse_shard(args.shard)
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `make bench` needs a GPU; "
@@ -142,31 +234,57 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("nothing to run: no model in the selection uses the selected kernels "
                          f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
     meta = environment(device)
+    if device == "cuda":
+        _check_gpus(gpus, meta)
+        gpus_used = gpus or [(os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]]
+    else:
+        gpus_used = gpus
+    expected, cost_source = expected_costs(args.costs_from, meta["gpu_slug"])
+    cost = row_cost(expected)
+    plan = rows
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.category or 'all'}"
     if meta.get("git_commit"):
         run_id += f"-{meta['git_commit'][:8]}"
     if dtypes and len(dtypes) == 1:
         run_id += f"-{dtypes[0]}"
+    if shard is not None:  # whole (kernel, model) groups, balanced by expected cost; the same cut on every node
+        bins = partition(plan, shard[1], cost)
+        rows = bins[shard[0]]
+        run_id += f"-shard{shard[0]}of{shard[1]}"
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
     run_dir = new_run_dir(out_root, run_id)
     run_id = run_dir.name
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), quick=args.quick,
                 selection={"kernels": kernels, "models": [m.name for m in models], "impls": impls,
-                           "dtypes": dtypes}, run_id=run_id, upstreams={}, token_dims=token_dims(kernels))
+                           "dtypes": dtypes}, run_id=run_id, upstreams={}, token_dims=token_dims(kernels),
+                gpus=gpus_used, expected_row_cost_from=cost_source)
+    if shard is not None:
+        meta["shard"] = {"index": shard[0], "count": shard[1], "plan_rows": len(plan), "rows": len(rows),
+                         "plan_digest": plan_digest(plan, cost)}
     if device == "cuda" and not args.no_ceilings:
         from harness.timing import measure_ceilings
 
-        meta["ceilings"], meta["ceilings_method"] = measure_ceilings(torch.device("cuda"))
+        first = gpus[0] if gpus and gpus[0].isdigit() and not os.environ.get("CUDA_VISIBLE_DEVICES") else "0"
+        meta["ceilings"], meta["ceilings_method"] = measure_ceilings(torch.device("cuda", int(first)))
         torch.cuda.empty_cache()
     writer = RunWriter(run_dir, meta, planned_rows=len(rows))
-    print(f"{len(rows)} rows -> {run_dir}", file=sys.stderr)
+    if shard is not None:
+        where = {group_of(r): b for b, part in enumerate(bins) for r in part}
+        write_plan(run_dir, shard[1], meta["shard"]["plan_digest"], [(where[group_of(r)], r.base_row()) for r in plan])
+        print(f"shard {shard[0]}/{shard[1]}: {len(rows)} of the plan's {len(plan)} rows", file=sys.stderr)
+    print(f"{len(rows)} rows -> {run_dir}" + (f" on GPUs {','.join(gpus)}" if len(gpus) > 1 else ""),
+          file=sys.stderr)
     opts = RunOptions(device=device, seed=args.seed, timeout_s=args.timeout, first_timeout_s=args.first_timeout,
-                      target_s=args.target_s, use_graph=not args.no_graph)
+                      target_s=args.target_s, use_graph=not args.no_graph, gpus=tuple(gpus),
+                      expected_row_cost_s=expected)
     runner = Runner(writer, opts)
     counts = runner.run(rows)
     upstream = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
     meta["upstreams"] = upstream
     meta["versions_loaded"] = runner.versions
+    # wall s/row per kernel on the runner's clock: logged, and the expected costs of the next sweep's balancing
+    report_costs = getattr(runner, "report_row_costs", None)  # a stand-in runner (tests) times nothing
+    meta["row_cost_s"] = report_costs() if report_costs else {}
     writer.finish()  # the completion mark, last: a sweep stopped before here reads as incomplete
     print("status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
     if not args.no_report:
@@ -470,6 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-report", action="store_true", help="do not render speedup.md / plots after the run")
     b.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu exists only for the harness's own tests (interpret mode)")
+    b.add_argument("--gpus", help="comma-separated CUDA device ids timed at once, one worker each, e.g. 0,1,2,3; "
+                   "every provider of a (kernel, model) on the same GPU")
+    b.add_argument("--shard", help="i/n (0 <= i < n): run only shard i of the plan cut into n (whole (kernel, model) "
+                   "groups, balanced by expected cost); `harness merge` joins the shards' runs")
+    b.add_argument("--costs-from", metavar="RUN|none", help="expected row costs for balancing: this run's "
+                   "row_cost_s (default: the newest committed run of this GPU that has one; none: equal costs)")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv")
     _add_selection(c)
@@ -489,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
     ls = sub.add_parser("list", help="kernel x provider availability matrix")
     ls.set_defaults(func=cmd_list)
-    for name in ("report", "compare"):
+    for name in ("report", "compare", "merge"):
         p = sub.add_parser(name, help=f"see `harness {name} --help`", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
@@ -497,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("report", "compare"):
+    if argv and argv[0] in ("report", "compare", "merge"):
         import importlib
 
         return importlib.import_module(f"harness.{argv[0]}").main(argv[1:])

@@ -7,7 +7,13 @@ results/<gpu-slug>/<run-id>/
                     in flight and in runs written before the compressed form
     metadata.json   GPU, driver, versions (torch, triton, helion, each upstream), git commit, date, seed,
                     measured ceilings and how they were measured, the command line, `token_dims` (each kernel's
-                    token dim), `planned_rows` (written first) and `complete` (written last, by `finish`)
+                    token dim), `planned_rows` (written first) and `complete` (written last, by `finish`);
+                    `gpus` (the device indices the sweep ran on), `row_cost_s` (wall seconds per row, mean per
+                    kernel, the runner's clock); a shard (`bench --shard i/n`) adds `shard` {index, count,
+                    plan_rows, plan_digest}; a merge (`harness merge`) adds `merged_from` and, when a shard is
+                    missing or was stopped, `incomplete` (which shards and rows) instead of `complete`
+    plan.json.gz    shards only: the whole plan's row keys with the shard each belongs to (what `merge` names
+                    missing rows from)
     logs/           the workers' stderr
 
 A failure is a row with a status and an `error`, never a 0.0 time: timing columns of non-`ok` rows are empty.
@@ -68,7 +74,11 @@ COLUMNS = (
     "config_source",  # where it came from (tuned file for this GPU, helion shipped config, default ...)
     "notes",
     "error",  # reason for non-ok statuses ("unavailable: ..." rows say why)
+    "gpu",  # CUDA device index the row was timed on (`bench --gpus`); empty on CPU and in runs before the column
 )
+
+#: the columns of runs written before `gpu` was added: readers accept this header and leave `gpu` empty
+LEGACY_COLUMNS = COLUMNS[:-1]
 
 _FLOAT_COLS = {"max_abs_err", "rel_err", "tol", "median_us", "p20_us", "p80_us", "eager_us", "gbps", "tflops",
                "compile_s"}
@@ -243,15 +253,16 @@ def _csv_rows(run_dir: Path, allow_incomplete: bool = False) -> tuple[list[dict[
             raise RunError(f"{path}: line {n}: cut mid-row (no line end): the run was stopped while writing it")
         text, cut = text[: text.rfind("\n") + 1], True
     lines = list(csv.reader(io.StringIO(text, newline="")))
-    if not lines or tuple(lines[0]) != COLUMNS:
+    header = tuple(lines[0]) if lines else ()
+    if header not in (COLUMNS, LEGACY_COLUMNS):
         got = ",".join(lines[0]) if lines else "(empty file)"
         raise RunError(f"{path}: line 1: header is not the results columns ({_one_line(got, 80)})")
     out = []
     for n, cells in enumerate(lines[1:], start=2):
-        if len(cells) != len(COLUMNS):
-            raise RunError(f"{path}: line {n}: {len(cells)} of {len(COLUMNS)} columns (cut or corrupt row)")
-        row = {}
-        for col, value in zip(COLUMNS, cells):
+        if len(cells) != len(header):
+            raise RunError(f"{path}: line {n}: {len(cells)} of {len(header)} columns (cut or corrupt row)")
+        row = dict.fromkeys(COLUMNS)  # a column the run predates reads as empty
+        for col, value in zip(header, cells):
             try:
                 row[col] = _parse(col, value)
             except ValueError:
@@ -326,6 +337,8 @@ def completeness(run_dir: Path, meta: Mapping[str, Any], n_rows: int) -> str | N
     if planned is None and done is None:
         return None  # written before runs recorded their plan: only the rows themselves can be checked
     if not isinstance(done, Mapping):
+        if isinstance(meta.get("incomplete"), str):  # a merge of shards, one missing or stopped: it says which
+            return f"{path}: incomplete run: {n_rows} of {planned} planned rows: {meta['incomplete']}"
         return (f"{path}: incomplete run: {n_rows} of {planned} planned rows and no completion mark "
                 "(the sweep was stopped)")
     if done.get("rows") != n_rows:
@@ -371,15 +384,16 @@ def _expand(pattern: str | Path | Sequence[str | Path]) -> list[Path]:
 def load(runs: str | Path | Sequence[str | Path], allow_incomplete: bool = False) -> pd.DataFrame:
     """One pandas DataFrame over one or more runs (a run folder, a glob such as "results/h100/*", or a list).
 
-    Columns: every results column typed (floats, n_samples as Int64, text as string), `run` (run id), `gpu`,
-    `gpu_slug`, `tokens` (the token count under the run's recorded token dim), and each shape dim as its own
+    Columns: every results column typed (floats, n_samples as Int64, text as string; the CSV's `gpu`, the device
+    index, as `gpu_index`), `run` (run id), `gpu` (the GPU's name), `gpu_slug`, `tokens`
+    (the token count under the run's recorded token dim), and each shape dim as its own
     column (`dim_<name>` where a dim is named like a results column)."""
     import pandas as pd
 
     frames = []
     for run in _expand(runs):
         rows, _samples, meta = read_run(run, allow_incomplete)
-        frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        frame = pd.DataFrame(rows, columns=list(COLUMNS)).rename(columns={"gpu": "gpu_index"})
         frame.insert(0, "run", run.name)
         frame.insert(1, "gpu", str(meta.get("gpu") or ""))
         frame.insert(2, "gpu_slug", str(meta.get("gpu_slug") or run.parent.name))
@@ -398,9 +412,9 @@ def load(runs: str | Path | Sequence[str | Path], allow_incomplete: bool = False
                 frame[name] = pd.array([None if v is None else json.dumps(v) if not isinstance(v, str) else v
                                         for v in values], dtype="string")
         frames.append(frame)
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "gpu", "gpu_slug",
-                                                                                  *COLUMNS, "tokens"])
-    for col in COLUMNS:
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["run", "gpu", "gpu_slug", *(c if c != "gpu" else "gpu_index" for c in COLUMNS), "tokens"])
+    for col in (c if c != "gpu" else "gpu_index" for c in COLUMNS):
         if col in _FLOAT_COLS:
             df[col] = df[col].astype("float64")
         elif col in _INT_COLS:
@@ -432,3 +446,26 @@ def list_runs(results_dir: Path = RESULTS_DIR) -> list[Path]:
     results_dir = Path(results_dir)
     found = {p.parent for pat in ("*/*/results.csv", "*/results.csv") for p in results_dir.glob(pat)}
     return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+PLAN = "plan.json.gz"
+
+
+def write_plan(run_dir: Path, count: int, digest: str, keyed: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """A shard's record of the whole plan: (shard index, row) for every planned row, as ROW_KEY text."""
+    rows = [[shard, *(_fmt(row.get(k, "")) for k in ROW_KEY)] for shard, row in keyed]
+    data = json.dumps({"count": count, "digest": digest, "key": ["shard", *ROW_KEY], "rows": rows},
+                      separators=(",", ":")).encode()
+    write_atomic(Path(run_dir) / PLAN, gzip_bytes(data))
+
+
+def read_plan(run_dir: Path) -> dict[tuple[str, ...], int] | None:
+    """{row key: shard index} of a shard's plan.json.gz, or None when the run has none."""
+    path = Path(run_dir) / PLAN
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(gzip.decompress(path.read_bytes()))
+        return {tuple(str(c) for c in r[1:]): int(r[0]) for r in rec["rows"]}
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise RunError(f"{path}: not a plan record ({type(e).__name__}: {_one_line(e, 60)})") from None

@@ -5,6 +5,10 @@ adapter installs can break another adapter's imports (seen on the H100: a stubbe
 `vllm.model_executor.layers.quantization` hid `QuantizationMethods` from later vLLM kernels), so sharing
 (`RunOptions.share_process`) trades that isolation for paying imports once.
 
+Timed sweeps run one group after another on one GPU, or with `RunOptions.gpus` on several at once: one timing
+worker per GPU, every provider of a (kernel, model) on the same GPU (a speedup never mixes GPUs), the groups
+spread over the GPUs by expected cost (`partition`, which also cuts a plan into `--shard`s).
+
 A row that raises becomes `error`; a row that hangs past its deadline becomes `timeout` and its worker is
 killed; a worker that dies (segfault, CUDA abort) costs the row in flight, `error` with the exit cause; in
 both cases a new worker picks up the remaining rows.  Every row is written the moment it is known.
@@ -13,6 +17,7 @@ both cases a new worker picks up the remaining rows.  Every row is written the m
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import selectors
@@ -21,12 +26,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from harness import registry
-from harness.results import RunWriter
+from harness.results import RunWriter, row_key
 from harness.shapes import ModelShapes
 from harness.worker import MARK
 
@@ -62,8 +67,11 @@ class RunOptions:
     share_process: bool = False  # one worker per provider instead of per (kernel, provider)
     #: worker groups run at once (`harness check` only: concurrent kernels would disturb each other's timings)
     jobs: int = 1
-    #: CUDA_VISIBLE_DEVICES value per job slot, round robin (e.g. ["0", "1"] spreads a check over two GPUs)
+    #: CUDA_VISIBLE_DEVICES values. check: per job slot, round robin (e.g. ["0", "1"] spreads a check over two
+    #: GPUs); bench: one timing worker per GPU, all at once, each (kernel, model) on one of them
     gpus: tuple[str, ...] = ()
+    #: expected wall seconds per row by kernel (a committed run's `row_cost_s`): how groups are spread over GPUs
+    expected_row_cost_s: dict[str, float] = dataclasses.field(default_factory=dict)
     env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -99,6 +107,52 @@ def token_counts(kernels: list[str], models: list[ModelShapes], quick: bool) -> 
     return out
 
 
+#: expected wall seconds per row for a kernel no committed run measured (issue 13: ~1.65 s a row on the H200)
+DEFAULT_ROW_COST_S = 1.65
+
+
+def group_of(row: RowPlan) -> tuple[str, str]:
+    """The unit that never splits across GPUs or shards: every provider of one (kernel, model)."""
+    return (row.kernel, row.model)
+
+
+def row_cost(expected: Mapping[str, float] | None) -> Callable[[RowPlan], float]:
+    """Expected seconds of a row: its kernel's measured mean, else the mean over measured kernels, else
+    DEFAULT_ROW_COST_S."""
+    known = {k: float(v) for k, v in (expected or {}).items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0}
+    default = sum(known.values()) / len(known) if known else DEFAULT_ROW_COST_S
+    return lambda r: known.get(r.kernel, default)
+
+
+def partition(rows: Sequence[RowPlan], n: int, cost: Callable[[RowPlan], float]) -> list[list[RowPlan]]:
+    """`rows` cut into `n` bins of whole (kernel, model) groups with about equal expected cost: the costliest
+    group first, each into the lightest bin so far (ties: the lower index). Deterministic (no clock, no hash
+    order): the same plan and costs give the same bins on every node, disjoint, their union the plan; each bin
+    keeps the plan order."""
+    if n < 1:
+        raise ValueError(f"cannot cut a plan into {n} parts")
+    weight: dict[tuple[str, str], float] = {}
+    for r in rows:
+        weight[group_of(r)] = weight.get(group_of(r), 0.0) + cost(r)
+    loads = [0.0] * n
+    where: dict[tuple[str, str], int] = {}
+    for g in sorted(weight, key=lambda g: (-round(weight[g], 6), g)):
+        b = min(range(n), key=lambda i: (round(loads[i], 6), i))
+        where[g] = b
+        loads[b] += weight[g]
+    bins: list[list[RowPlan]] = [[] for _ in range(n)]
+    for r in rows:
+        bins[where[group_of(r)]].append(r)
+    return bins
+
+
+def plan_digest(rows: Sequence[RowPlan], cost: Callable[[RowPlan], float]) -> str:
+    """Identifies a plan and the costs it was cut with: shards of one plan share it (merge checks)."""
+    data = [[*row_key(r.base_row()), round(cost(r), 6)] for r in rows]
+    return hashlib.sha256(json.dumps(data, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
 def _kill(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -124,49 +178,97 @@ class Runner:
         self.on_row = on_row
         self.versions: dict[str, str] = {}
         self.counts: dict[str, int] = {}
+        #: wall seconds each finished row took on the runner's clock (since the previous row of its worker, or
+        #: the worker's start: imports and compiles count), by kernel
+        self.row_seconds: dict[str, list[float]] = {}
         self.done = 0
         self.total = 0
         self.t_start = time.perf_counter()
         self._lock = threading.Lock()
 
+    def _gpu(self, env: Mapping[str, str]) -> str | None:
+        """The device index a worker with `env` runs on, for the row's `gpu` column (None on the CPU)."""
+        if "CUDA_VISIBLE_DEVICES" in env:
+            return env["CUDA_VISIBLE_DEVICES"]
+        if self.opts.device != "cuda":
+            return None
+        return (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]
+
+    def _groups(self, items: list[tuple[int, RowPlan]]) -> list[tuple[tuple[str, str], list[tuple[int, RowPlan]]]]:
+        groups: dict[tuple[str, str], list[tuple[int, RowPlan]]] = {}
+        for i, r in items:
+            groups.setdefault((r.impl, "" if self.opts.share_process else r.kernel), []).append((i, r))
+        return list(groups.items())
+
     def run(self, rows: list[RowPlan]) -> dict[str, int]:
         self.total = len(rows)
-        groups: dict[tuple[str, str], list[tuple[int, RowPlan]]] = {}
-        for i, r in enumerate(rows):
-            groups.setdefault((r.impl, "" if self.opts.share_process else r.kernel), []).append((i, r))
+        items = list(enumerate(rows))
         jobs = max(1, self.opts.jobs)
         if jobs > 1 and not self.opts.check_only:
             raise ValueError("jobs > 1 is for correctness-only runs: concurrent kernels disturb each other's timings")
+
         def slot_env(s: int) -> dict[str, str]:
             return {"CUDA_VISIBLE_DEVICES": self.opts.gpus[s % len(self.opts.gpus)]} if self.opts.gpus else {}
 
+        if not self.opts.check_only and len(self.opts.gpus) > 1:
+            # one timing worker per GPU; a GPU's groups run one after another (its timings never overlap)
+            bins = partition(rows, len(self.opts.gpus), row_cost(self.opts.expected_row_cost_s))
+            bin_of = {group_of(r): b for b, part in enumerate(bins) for r in part}
+            per_gpu = [[(i, r) for i, r in items if bin_of[group_of(r)] == b] for b in range(len(bins))]
+            self._threads([(lambda s=s, part=part: self._run_groups(self._groups(part), slot_env(s)))
+                           for s, part in enumerate(per_gpu) if part])
+            return self.counts
+        groups = self._groups(items)
         if jobs == 1:  # one group after another in this thread (timed runs must never overlap)
-            for (impl, kernel), items in groups.items():
-                self._run_group(impl, kernel, items, slot_env(0))
+            self._run_groups(groups, slot_env(0))
             return self.counts
         # a fixed pool of job slots; slot s always uses the same GPU, groups are taken in plan order
-        queue = list(groups.items())
         take = threading.Lock()
 
         def slot(s: int) -> None:
             env = slot_env(s)
             while True:
                 with take:
-                    if not queue:
+                    if not groups:
                         return
-                    (impl, kernel), items = queue.pop(0)
-                self._run_group(impl, kernel, items, env)
+                    (impl, kernel), group = groups.pop(0)
+                self._run_group(impl, kernel, group, env)
 
-        threads = [threading.Thread(target=slot, args=(s,), daemon=True) for s in range(min(jobs, len(queue)))]
+        self._threads([(lambda s=s: slot(s)) for s in range(min(jobs, len(groups)))])
+        return self.counts
+
+    def _run_groups(self, groups: list[tuple[tuple[str, str], list[tuple[int, RowPlan]]]],
+                    env: dict[str, str]) -> None:
+        for (impl, kernel), group in groups:
+            self._run_group(impl, kernel, group, env)
+
+    @staticmethod
+    def _threads(targets: list[Callable[[], None]]) -> None:
+        threads = [threading.Thread(target=t, daemon=True) for t in targets]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        return self.counts
 
-    def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
+    def row_cost_s(self) -> dict[str, float]:
+        """Mean wall seconds per row by kernel (metadata `row_cost_s`: the next sweep's expected costs)."""
+        return {k: round(sum(v) / len(v), 3) for k, v in sorted(self.row_seconds.items()) if v}
+
+    def report_row_costs(self) -> dict[str, float]:
+        """Log the row cost per kernel, costliest first, and return it."""
+        costs = self.row_cost_s()
+        if costs:
+            parts = [f"{k} {c:.2f} s x {len(self.row_seconds[k])}"
+                     for k, c in sorted(costs.items(), key=lambda kv: -kv[1] * len(self.row_seconds[kv[0]]))]
+            print("row cost per kernel (wall s/row, runner clock): " + ", ".join(parts), file=self.log, flush=True)
+        return costs
+
+    def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float], gpu: str | None = None,
+                seconds: float | None = None) -> None:
         with self._lock:
-            self._record_locked(plan, result, samples)
+            if seconds is not None:
+                self.row_seconds.setdefault(plan.kernel, []).append(seconds)
+            self._record_locked(plan, {**result, "gpu": gpu}, samples)
 
     def _record_locked(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
         row = {**plan.base_row(), **result}
@@ -179,7 +281,8 @@ class Runner:
         width = 24
         filled = int(width * self.done / max(self.total, 1))
         bar = "#" * filled + "." * (width - filled)
-        print(f"[{bar}] {self.done}/{self.total} eta {eta:4.0f}s  {plan.kernel} {plan.impl:<8} {plan.model} "
+        where = f"gpu {row['gpu']} " if len(self.opts.gpus) > 1 and row.get("gpu") is not None else ""
+        print(f"[{bar}] {self.done}/{self.total} eta {eta:4.0f}s  {where}{plan.kernel} {plan.impl:<8} {plan.model} "
               f"{plan.dtype} {json.dumps(plan.params, separators=(',', ':'))} -> {row['status']} {what}",
               file=self.log, flush=True)
         if self.on_row:
@@ -188,9 +291,14 @@ class Runner:
     def _run_group(self, impl: str, kernel: str, items: list[tuple[int, RowPlan]],
                    env: dict[str, str] | None = None) -> None:
         pending = dict(items)
+        env = env or {}
+        gpu = self._gpu(env)
         log_dir = self.writer.run_dir / "logs"
         log_dir.mkdir(exist_ok=True)
-        log_path = log_dir / (f"{kernel}__{impl}.log" if kernel else f"{impl}.log")
+        stem = f"{kernel}__{impl}" if kernel else impl
+        # a kernel split over several GPUs has a worker on each: one log per GPU
+        log_path = log_dir / (f"{stem}__gpu{gpu}.log" if len(self.opts.gpus) > 1 and not self.opts.check_only
+                              else f"{stem}.log")
         while pending:
             task = {
                 "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
@@ -203,18 +311,28 @@ class Runner:
             with log_path.open("a") as errf:
                 errf.write(f"--- worker start {time.strftime('%H:%M:%S')} ({len(pending)} rows)\n")
                 errf.flush()
+                launched = time.perf_counter()
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "harness.worker"], cwd=ROOT, stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True,
-                    env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
+                    env={**os.environ, **env, "PYTHONUNBUFFERED": "1",
                          "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)},
                 )
                 assert proc.stdin and proc.stdout
                 proc.stdin.write(json.dumps(task))
                 proc.stdin.close()
-                self._drain(proc, pending, log_path, errf)
+                self._drain(proc, pending, log_path, errf, gpu, launched)
 
-    def _drain(self, proc: subprocess.Popen, pending: dict[int, RowPlan], log_path: Path, errf: TextIO) -> None:
+    def _drain(self, proc: subprocess.Popen, pending: dict[int, RowPlan], log_path: Path, errf: TextIO,
+               gpu: str | None = None, launched: float | None = None) -> None:
+        last = time.perf_counter() if launched is None else launched  # a row's cost runs from here
+
+        def record(plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            self._record(plan, result, samples, gpu, now - last)
+            last = now
+
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
         current: int | None = None
@@ -228,7 +346,7 @@ class Runner:
                 _kill(proc)
                 victim = current if current is not None else next(iter(pending))
                 limit = limit_of_current if current is not None else self.opts.first_timeout_s
-                self._record(pending.pop(victim), {"status": "timeout",
+                record(pending.pop(victim), {"status": "timeout",
                                                    "error": f"timeout: no result within {limit:.0f} s"}, [])
                 return
             if not sel.select(timeout=min(remaining, 1.0)):
@@ -239,7 +357,7 @@ class Runner:
                 if pending:
                     victim = current if current is not None else next(iter(pending))
                     cause = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
-                    self._record(pending.pop(victim), {
+                    record(pending.pop(victim), {
                         "status": "error", "error": f"worker died ({cause}): {_tail(log_path)}"}, [])
                 return
             buf = chunk
@@ -257,7 +375,7 @@ class Runner:
                 started_any = True
             elif ev == "row":
                 plan = pending.pop(msg["i"])
-                self._record(plan, msg["row"], msg.get("samples") or [])
+                record(plan, msg["row"], msg.get("samples") or [])
                 current = None
             elif ev == "versions":
                 with self._lock:

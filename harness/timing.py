@@ -2,7 +2,9 @@
 
 Device time: the callable is captured in a CUDA graph (fallback: launched directly), and each repetition is
 `flush L2 -> event -> replay -> event`, so small shapes cannot be flattered by a warm cache and launch gaps
-inside a multi-kernel call do not count.  Eager time: wall clock of back-to-back direct calls, i.e. what a
+inside a multi-kernel call do not count.  Repetitions are adaptive: taken in batches until the median's bootstrap
+95 % interval is within +/-1 % of it (`should_stop`), at least `min_reps`, at most `max_reps` and the `target_s`
+budget.  Eager time: wall clock of back-to-back direct calls, i.e. what a
 caller without CUDA graphs pays, host launch overhead included.
 """
 
@@ -14,9 +16,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 L2_FLUSH_BYTES = 256 * 1024 * 1024  # 5x the H100's 50 MB L2
+
+#: adaptive repetitions stop once the median's bootstrap interval is within +/- REL_CI of the median
+REL_CI = 0.01
+CI_LEVEL = 0.95
+N_BOOT = 400  # bootstrap resamples: the interval's ends move by well under 0.1 % between seeds at this count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,16 +81,57 @@ def _capture(fns: Sequence[Callable[[], object]], device: torch.device) -> list[
     return graphs
 
 
+def median_ci(samples: Sequence[float], *, level: float = CI_LEVEL, n_boot: int = N_BOOT,
+              seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median (seeded: the same samples always give the same interval)."""
+    x = np.asarray(samples, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
+    meds = np.median(x[idx], axis=1)
+    tail = (1.0 - level) / 2
+    return float(np.quantile(meds, tail)), float(np.quantile(meds, 1.0 - tail))
+
+
+def should_stop(samples: Sequence[float], *, min_reps: int, max_reps: int, rel_ci: float | None = REL_CI) -> bool:
+    """The stopping rule of the adaptive repetitions, pure: stop at `max_reps`; never before `min_reps`; in
+    between, once the median's bootstrap CI_LEVEL interval lies within +/- rel_ci of the median (None: never
+    early, i.e. a fixed count)."""
+    n = len(samples)
+    if n >= max_reps:
+        return True
+    if n < min_reps or rel_ci is None:
+        return False
+    med = statistics.median(samples)
+    if med <= 0:
+        return False
+    lo, hi = median_ci(samples)
+    return hi - med <= rel_ci * med and med - lo <= rel_ci * med
+
+
+def collect_adaptive(run_batch: Callable[[int], list[float]], *, min_reps: int, max_reps: int,
+                     rel_ci: float | None = REL_CI) -> list[float]:
+    """Samples from `run_batch(k)` (k more repetitions' times) until `should_stop`: a first batch of `min_reps`,
+    then batches of a tenth of the cap (at least 10), so the rule is checked a handful of times."""
+    samples: list[float] = []
+    step = max(10, max_reps // 10)
+    while not should_stop(samples, min_reps=min_reps, max_reps=max_reps, rel_ci=rel_ci):
+        want = min_reps - len(samples) if len(samples) < min_reps else step
+        samples += run_batch(max(1, min(want, max_reps - len(samples))))
+    return samples
+
+
 def time_device(
     fns: Sequence[Callable[[], object]],
     device: torch.device,
     *,
     target_s: float = 0.3,
-    min_reps: int = 10,
+    min_reps: int = 20,  # the floor: a stable kernel stops here; enough samples for compare's bootstrap
     max_reps: int = 500,
     use_graph: bool = True,
+    rel_ci: float | None = REL_CI,
 ) -> DeviceTiming:
-    """Per-repetition device times (µs) of calling fns[i % len(fns)], each preceded by an L2 flush."""
+    """Per-repetition device times (µs) of calling fns[i % len(fns)], each preceded by an L2 flush. Repetitions
+    are adaptive (`collect_adaptive`): at least `min_reps`, at most `max_reps` and what fits `target_s`, fewer
+    once the median is pinned to +/- `rel_ci` (None: always the full count, the old behaviour)."""
     flush = _Flusher(device)
     calls: list[Callable[[], object]] = list(fns)
     method = "events"
@@ -106,17 +155,23 @@ def time_device(
         calls[i % len(calls)]()
     torch.cuda.synchronize(device)
     per_rep = max((time.perf_counter() - t0) / probe, 1e-6)
-    reps = int(min(max_reps, max(min_reps, target_s / per_rep)))
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for i in range(reps):
-        flush()
-        starts[i].record()
-        calls[i % len(calls)]()
-        ends[i].record()
-    torch.cuda.synchronize(device)
-    samples = [s.elapsed_time(e) * 1000.0 for s, e in zip(starts, ends)]
-    del flush
+    cap = int(min(max_reps, max(min_reps, target_s / per_rep)))
+    done = 0
+
+    def run_batch(k: int) -> list[float]:
+        nonlocal done
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(k)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(k)]
+        for j in range(k):
+            flush()
+            starts[j].record()
+            calls[(done + j) % len(calls)]()
+            ends[j].record()
+        torch.cuda.synchronize(device)
+        done += k
+        return [s.elapsed_time(e) * 1000.0 for s, e in zip(starts, ends)]
+
+    samples = collect_adaptive(run_batch, min_reps=min(min_reps, cap), max_reps=cap, rel_ci=rel_ci)
     return DeviceTiming(samples_us=samples, method=method, graph_error=graph_error)
 
 
