@@ -31,7 +31,7 @@ print(json.dumps({{"file": mod.__file__, "root": str(up.root),
 
 
 def test_provider_registered():
-    assert registry.providers("dsa_valid_kv_indices") == ["sglang"]
+    assert [p for p in registry.providers("dsa_valid_kv_indices") if p != registry.HELION] == ["sglang"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU reason; this machine has a GPU")
@@ -87,7 +87,7 @@ print(json.dumps(res))
 def test_nsa_providers_registered(kernel):
     from upstream_adapters._loader import read_lock
 
-    assert set(registry.providers(kernel)) == NSA_PROVIDERS[kernel]
+    assert set(registry.providers(kernel)) - {registry.HELION} == NSA_PROVIDERS[kernel]
     for provider in NSA_PROVIDERS[kernel]:
         impl = registry.get_impl(kernel, provider)
         # a GitHub-only source is named by its lock entry, and the adapter loads that entry

@@ -88,13 +88,6 @@ def fp8_group_quant(x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Te
     return q.view(t, h), s.view(t, h // group)
 
 
-def fp8_group_qdq(x: torch.Tensor, group: int) -> torch.Tensor:
-    """float(q) * s of `fp8_group_quant` in fp32, laid out like x (the dequantized activations)."""
-    t, h = x.shape
-    q, s = fp8_group_quant(x, group)
-    return (q.float().view(t, h // group, group) * s.view(t, h // group, 1)).view(t, h)
-
-
 def int8_group_quant(x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
     """vLLM / SGLang `_per_token_group_quant_int8`: s = max(amax, eps) / 127; q = int8(clamp(x / s, -128, 127))
     where Triton's float->int8 cast truncates toward zero (both upstream kernels use `.to(int8)`, no round).
@@ -117,14 +110,6 @@ def int8_token_quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     amax = x.float().abs().amax(dim=1, keepdim=True).clamp_min(EPS)
     q = round_half_away(x.float() * (INT8_MAX / amax))
     return q.to(torch.int8), amax / INT8_MAX
-
-
-def dequantize_groups_into(out: torch.Tensor, q: torch.Tensor, s: torch.Tensor, group: int) -> None:
-    """out[t, g*group + i] = float(q[t, g*group + i]) * s[t, g], written in place (s may be [T, G] in any strides,
-    or [T, 1] for per-token scales).  No longer part of the quantization specs' contract (they check q and s
-    themselves); kept for silu_mul_fp8_quant, whose contract is still the dequantized product."""
-    t, h = out.shape
-    torch.mul(q.view(t, -1, group).to(torch.float32), s.reshape(t, -1, 1), out=out.view(t, -1, group))
 
 
 def activation_inputs(case: Case, device: torch.device, seed: int) -> Inputs:
