@@ -96,7 +96,11 @@ def port_sm90(module: str) -> int:
     from ports._port import split_config
     from tests.ports.sm90_compile import compile_for_sm90
 
-    impl = importlib.import_module(module).IMPL
+    try:
+        impl = importlib.import_module(module).IMPL
+    except Exception as e:  # one broken port must not hide the others' results
+        print(f"FAIL {module} import {type(e).__name__}: {' '.join(str(e).split())[:2000]}", flush=True)
+        return 1
     spec = impl.spec
     failures = 0
     cases = spec.check_cases() + spec.test_cases()
@@ -115,10 +119,13 @@ def port_sm90(module: str) -> int:
                 try:
                     res = compile_for_sm90(ln.kernel, ln.args, cfg)
                     smem = ",".join(str(r.shared_bytes) for r in res)
-                    print(f"ok   {spec.id} {dtype} {case.label()} {ln.config_name} smem={smem} {json.dumps(dict(cfg))}")
+                    print(f"ok   {module} {dtype} {case.label()} {ln.config_name} smem={smem} {json.dumps(dict(cfg))}",
+                          flush=True)
                 except Exception as e:  # report every failure, then fail the run
                     failures += 1
-                    print(f"FAIL {spec.id} {dtype} {case.label()} {ln.config_name} {type(e).__name__}: {str(e)[:3000]}")
+                    msg = " ".join(str(e).split())[:3000]
+                    print(f"FAIL {module} {dtype} {case.label()} {ln.config_name} {type(e).__name__}: {msg}",
+                          flush=True)
     return failures
 
 
@@ -177,11 +184,12 @@ def main() -> None:
     ap.add_argument("--triton-interpret", action="store_true")
     ap.add_argument("--buckets", type=int, nargs="*", default=[1, 512, 2048], help="token buckets (sm90)")
     ap.add_argument("--dtypes", nargs="*", default=["bf16", "fp8_w8a8_block128"])
-    ap.add_argument("--port", help="a kit port module (ports.<category>.<kernel>): compile its launches for sm_90")
+    ap.add_argument("--port", help="kit port modules (ports.<category>.<kernel>, comma-separated): compile their "
+                                   "launches for sm_90 in this one process")
     args = ap.parse_args()
     failures = 0
     if args.port:
-        sys.exit(1 if port_sm90(args.port) else 0)
+        sys.exit(1 if sum(port_sm90(m) for m in args.port.split(",")) else 0)
     if args.sm90:
         failures += sm90(args.buckets, args.dtypes)
     if args.triton_interpret:
