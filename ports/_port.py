@@ -118,6 +118,59 @@ def row_tile(rows: int, cols: int, max_cols: int = 1024, max_elems: int = 8192, 
     return {"block_sizes": [br, bn], "num_warps": 8 if br * bn >= 4096 else 4}
 
 
+def fill_sms(block: int, least: int, programs: Callable[[int], int], per_sm: int = 2) -> int:
+    """`block` halved (not below `least`) while `programs(block)` launches fewer than `per_sm` programs per SM:
+    the shrink every grid heuristic here ends with, so small shapes still spread over the GPU."""
+    while block > least and programs(block) < per_sm * sm_count():
+        block //= 2
+    return block
+
+
+def fill_sms_2d(br: int, bc: int, rows: int, cols: int, least: int, per_sm: int = 4) -> tuple[int, int]:
+    """[br, bc] tile over [rows, cols], halved (rows first, then columns; not below `least` elements) while the
+    grid has fewer than `per_sm` programs per SM."""
+    while br * bc > least and -(-rows // br) * -(-cols // bc) < per_sm * sm_count():
+        if br > 1:
+            br //= 2
+        else:
+            bc //= 2
+    return br, bc
+
+
+def elementwise_config(rows: int, cols: int, target: int = 8192, max_cols: int = 2048) -> dict[str, Any]:
+    """[rows, cols] tiles of ~`target` elements of a one-pass kernel: columns first (up to `max_cols`), the rest
+    in rows; 8 warps from 4096 elements."""
+    bn = pow2_at_most(max_cols, cols, floor=16)
+    br = pow2_at_most(max(1, target // bn), rows, floor=1)
+    return {"block_sizes": [br, bn], "num_warps": 8 if br * bn >= 4096 else 4}
+
+
+def row_chunk(b: int, v: int, most: int = 16384, least: int = 2048) -> int:
+    """Columns per program of a split row (B rows of V): the largest power of two in [least, most] that still
+    gives >= 2 programs per SM over the B rows (a whole row when V is small)."""
+    return pow2_at_most(fill_sms(most, least, lambda c: b * -(-v // c)), v, floor=16)
+
+
+def row_chunk_config(b: int, v: int, inner: int) -> dict[str, Any]:
+    """Config of a kernel streaming `row_chunk(b, v)` columns per program: inner blocks of up to `inner` columns,
+    8 warps at `inner`."""
+    block = min(inner, row_chunk(b, v))
+    return {"block_sizes": [block], "num_warps": 8 if block >= inner else 4}
+
+
+def row_partials(x: torch.Tensor, chunk: int, *dtypes: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Scratch of a split-row reduction over x [B, V]: one [B, cdiv(V, chunk)] buffer per dtype."""
+    b, v = x.shape
+    return tuple(torch.empty(b, -(-v // chunk), dtype=dt, device=x.device) for dt in dtypes)
+
+
+def state_block_config(heads: int, k: int, v: int, max_bv: int = 64) -> dict[str, Any]:
+    """V block of a per-(request, head) recurrent-state kernel ([K, BV] fp32 state tile): the widest (<= max_bv)
+    that still gives >= 2 programs per SM, floor 16 (64-byte fp32 rows); 4 warps under 8K elements, 8 from 8K."""
+    bv = fill_sms(pow2_at_most(max_bv, v, floor=16), 16, lambda b: heads * -(-v // b))
+    return {"block_sizes": [bv], "num_warps": 4 if k * bv < 8192 else 8, "num_stages": 1}
+
+
 def sm_count() -> int:
     """Multiprocessors of the current GPU (132 on H100/H200 SXM); the H100/H200 count without a GPU, so CPU tests
     see the defaults the GPU gets."""

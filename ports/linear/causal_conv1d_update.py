@@ -21,7 +21,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most, rows_block
 
 
 @helion.kernel(static_shapes=False)
@@ -52,15 +52,8 @@ def conv_tile_config(rows: int, dim: int, max_rows: int = 8, max_cols: int = 256
     """[rows, channels] tiles for the short conv: channel block up to 256 (contiguous), up to 8 rows, shrunk
     (rows first, channels down to 64) until there are >= 2 programs per SM."""
     bd = pow2_at_most(max_cols, dim, floor=16)
-    bb = pow2_at_most(max_rows, rows, floor=1)
-
-    def programs() -> int:
-        return -(-rows // bb) * -(-dim // bd)
-
-    while bb > 1 and programs() < 2 * sm_count():
-        bb //= 2
-    while bd > 64 and programs() < 2 * sm_count():
-        bd //= 2
+    bb = fill_sms(pow2_at_most(max_rows, rows, floor=1), 1, lambda b: -(-rows // b) * -(-dim // bd))
+    bd = fill_sms(bd, 64, lambda d: -(-rows // bb) * -(-dim // d))
     return {"block_sizes": [bb, bd], "num_warps": 4 if bb * bd >= 1024 else 2, "num_stages": 1}
 
 

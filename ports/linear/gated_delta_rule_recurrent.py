@@ -22,7 +22,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, state_block_config
 
 
 @helion.kernel(static_shapes=False)
@@ -55,16 +55,6 @@ def gdn_recurrent_kernel(
         s = s + b_k[:, None] * u[None, :]
         o[i_n, i_h, tile_v] = (torch.sum(s * b_q[:, None], dim=0) * scale).to(o.dtype)
         ht[i_n, i_h, :, tile_v] = s
-
-
-def state_block_config(heads: int, k: int, v: int, max_bv: int = 64) -> dict[str, Any]:
-    """V block of a per-(request, head) state kernel: the widest (<= max_bv) that still gives >= 2 programs per SM,
-    floor 16 (64-byte fp32 rows); 4 warps for a [K, BV] tile under 8K elements, 8 from 8K."""
-    target = 2 * sm_count()
-    bv = pow2_at_most(max_bv, v, floor=16)
-    while bv > 16 and heads * -(-v // bv) < target:
-        bv //= 2
-    return {"block_sizes": [bv], "num_warps": 4 if k * bv < 8192 else 8, "num_stages": 1}
 
 
 def one_token_per_sequence(cu: torch.Tensor, n: int, what: str) -> None:

@@ -23,7 +23,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most
 
 
 @helion.kernel(static_shapes=False)
@@ -69,9 +69,7 @@ class HelionMamba2StateUpdate(HelionPort):
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
         heads, p, n = int(dims["batch"]) * int(dims["H"]), int(dims["P"]), int(dims["N"])
-        bp = pow2_at_most(64, p, floor=4)
-        while bp > 4 and heads * -(-p // bp) < 2 * sm_count():  # >= 2 programs per SM
-            bp //= 2
+        bp = fill_sms(pow2_at_most(64, p, floor=4), 4, lambda b: heads * -(-p // b))  # >= 2 programs per SM
         warps = 8 if bp * n >= 4096 else 4
         return {"mamba2_state_update_kernel": {"block_sizes": [bp], "num_warps": warps, "num_stages": 1}}
 

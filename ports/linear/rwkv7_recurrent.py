@@ -22,8 +22,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main
-from ports.linear.gated_delta_rule_recurrent import state_block_config
+from ports._port import Configs, HelionPort, Launch, check_main, state_block_config
 
 
 @helion.kernel(static_shapes=False)

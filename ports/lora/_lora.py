@@ -22,7 +22,7 @@ import helion.language as hl
 import torch
 
 from harness.specs.moe.routing import align_block_size
-from ports._port import pow2_at_most, sm_count
+from ports._port import fill_sms, pow2_at_most, sm_count
 
 
 @helion.kernel(static_shapes=False)
@@ -188,10 +188,8 @@ def shrink_configs(t: int, h: int, r_cols: int, slices: int, num_loras: int) -> 
 def expand_config(t: int, n: int, r: int) -> dict:
     """block_m + [N tile, R tile]: the rank in one K step; N tiles shrink until ~2 waves of programs."""
     bm = lora_block_m(t)
-    bn = pow2_at_most(256 if bm <= 16 else 128, n, floor=16)
     blocks = (t + bm - 1) // bm + 1
-    while bn > 32 and blocks * ((n + bn - 1) // bn) < 2 * sm_count():
-        bn //= 2
+    bn = fill_sms(pow2_at_most(256 if bm <= 16 else 128, n, floor=16), 32, lambda b: blocks * ((n + b - 1) // b))
     return {"block_m": bm, "block_sizes": [bn, pow2_at_most(128, r, floor=16)],
             "num_warps": 4 if bm * bn <= 4096 else 8, "num_stages": 2}
 

@@ -27,7 +27,7 @@ import torch
 from harness.spec import Case, Inputs, Outputs
 from harness.specs.moe.fused_moe_wna16 import SYM_ZERO, ZP, layer_dims
 from harness.specs.moe.routing import align_block_size
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most
 from ports.moe.fused_moe import _expected_blocks, _fit_block, default_block_m
 
 
@@ -89,9 +89,7 @@ def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
     bm = default_block_m(m, top_k, e)
     big = bm >= 64
     blocks = _expected_blocks(m, top_k, e, bm)
-    bn = _fit_block(n, 128 if big else 64, floor=32)
-    while bn > 32 and blocks * ((n + bn - 1) // bn) < 2 * sm_count():
-        bn //= 2
+    bn = fill_sms(_fit_block(n, 128 if big else 64, floor=32), 32, lambda b: blocks * ((n + b - 1) // b))
     return {"wna16_moe_gemm": {"block_m": bm, "block_sizes": [pow2_at_most(bn, n, floor=16)],
                                "num_warps": 8 if big else 4, "num_stages": 3 if big else 4,
                                "loop_orders": [[1, 0]]}}

@@ -18,7 +18,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block
+from ports._port import Configs, HelionPort, Launch, check_main, elementwise_config, rows_block
 
 
 @helion.kernel(static_shapes=False)
@@ -34,12 +34,6 @@ def moe_permute_kernel(
         for j in hl.static_range(top_k):
             dst = src2dst[tile_t, j]
             hl.store(out, [dst, tile_h], v)
-
-
-def elementwise_config(rows: int, cols: int, target: int = 8192, max_cols: int = 2048) -> dict[str, Any]:
-    bn = pow2_at_most(max_cols, cols, floor=16)
-    br = pow2_at_most(max(1, target // bn), rows, floor=1)
-    return {"block_sizes": [br, bn], "num_warps": 8 if br * bn >= 4096 else 4}
 
 
 class HelionMoePermute(HelionPort):

@@ -21,7 +21,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, pow2_at_most, rows_block, sm_count
+from ports._port import Configs, HelionPort, Launch, fill_sms_2d, pow2_at_most, rows_block
 
 
 @helion.kernel(static_shapes=False)
@@ -68,12 +68,7 @@ def group_config(t: int, ng: int, g: int, target: int = 8192) -> dict[str, Any]:
     bg = min(ng & -ng, cap) if ng > 0 else 1
     if bg == 1:
         bg = pow2_at_most(cap, ng)
-    bt = pow2_at_most(max(1, target // (g * bg)), t)
-    while bt * bg > 1 and -(-t // bt) * -(-ng // bg) < 4 * sm_count():
-        if bt > 1:
-            bt //= 2
-        else:
-            bg //= 2
+    bt, bg = fill_sms_2d(pow2_at_most(max(1, target // (g * bg)), t), bg, t, ng, 1)
     elems = bt * bg * g
     return {"block_sizes": [bt, bg], "num_warps": min(8, max(1, elems // 256)),
             "num_stages": 1}

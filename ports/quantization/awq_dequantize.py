@@ -21,7 +21,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms_2d, pow2_at_most
 
 
 @helion.kernel(static_shapes=False)
@@ -54,12 +54,7 @@ def awq_config(k: int, np_: int, target: int = 1024) -> dict[str, Any]:
     """[bk, bp] tiles of ~`target` packed words (8x as many fp16 outputs: 16 KB written per program at 1024):
     packed columns first (contiguous), the rest in rows; smaller while under ~4 programs per SM."""
     bp = pow2_at_most(128, np_)
-    bk = pow2_at_most(max(1, target // bp), k)
-    while bk * bp > 64 and -(-k // bk) * -(-np_ // bp) < 4 * sm_count():
-        if bk > 1:
-            bk //= 2
-        else:
-            bp //= 2
+    bk, bp = fill_sms_2d(pow2_at_most(max(1, target // bp), k), bp, k, np_, 64)
     return {"block_sizes": [bk, bp], "num_warps": 8 if bk * bp >= 512 else 4, "num_stages": 1}
 
 

@@ -13,6 +13,7 @@ upstream, which rounds (w - z) * s to fp16 before its dot.  M = 1 runs a CUDA-co
 Split-K (decode shapes whose output tiles cannot fill the SMs): the K range is cut into S chunks of a config
 block (a multiple of G), each program writes its fp32 partial to a [S, M, N] scratch and `sum_splits` adds
 them into C.  With S = 1 the GEMM writes C directly (the scratch is C viewed as [1, M, N]); no second launch.
+Split choice, reduce kernel and launch list: ports/quantization/_gemm.py (shared by the quantized GEMMs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most
+from ports.quantization._gemm import (
+    check_out,
+    reduce_config,
+    split_block,
+    split_k_launches,
+    sum_splits,  # noqa: F401 (the kit finds kernels here)
+)
 
 
 @helion.kernel(static_shapes=False)
@@ -104,33 +112,6 @@ def awq_mv(
         hl.store(ws, [outer_k.id, 0, nidx], acc.to(ws.dtype), extra_mask=nmask)
 
 
-@helion.kernel(static_shapes=False)
-def sum_splits(
-    ws: torch.Tensor,  # [S, M, N] fp32 partials
-    c: torch.Tensor,  # [M, N] fp16, written
-) -> None:
-    hl.specialize(ws.size(0))
-    M, N = c.size(0), c.size(1)
-    for tile_m, tile_n in hl.tile([M, N]):
-        c[tile_m, tile_n] = torch.sum(ws[:, tile_m, tile_n], dim=0).to(c.dtype)
-
-
-def split_block(k: int, unit: int, tiles: int, m: int, n: int, w_bytes: float, a_bytes: float) -> int:
-    """The K chunk of one program, a multiple of `unit`: K itself (no split) when the output tiles give >= 2
-    programs per SM; else K cut into equal chunks for ~4 (decode, M <= 64) or ~2 programs per SM, with at most
-    as many chunks as keep the fp32 partials (8 * M * N bytes per chunk, written and read back) within twice the
-    operand stream (N * K * w_bytes + M * K * a_bytes), and no chunk shorter than 4 units."""
-    sms = sm_count()
-    if tiles >= 2 * sms:
-        return k
-    units = math.ceil(k / unit)
-    cap = int(2 * (n * k * w_bytes + m * k * a_bytes) / (8 * m * n))
-    splits = min(math.ceil((4 if m <= 64 else 2) * sms / tiles), cap, units // 4)
-    if splits <= 1:
-        return k
-    return unit * math.ceil(units / splits)
-
-
 def default_configs(dims: Mapping[str, Any]) -> Configs:
     """Host keys k_chunk (K per program, a multiple of G) and block_k (the K step, dividing G: one zero / scale
     row per step), passed as constexprs; awq_mm block_sizes = [BM, BP], awq_mv = [BP], BP in packed int32 columns
@@ -139,18 +120,15 @@ def default_configs(dims: Mapping[str, Any]) -> Configs:
     where the tiles cannot give 2 programs per SM (`split_block`).  M = 1: BN 128 (64-byte packed weight rows),
     split-K the same way.  The final sum of split partials: [<= 4 rows, <= 256 columns] tiles."""
     m, k, n, g = int(dims["M"]), int(dims["K"]), int(dims["N"]), int(dims["G"])
-    sms = sm_count()
     bk = pow2_at_most(min(g, 64), k, floor=16)
-    red = {"block_sizes": [pow2_at_most(4, m, floor=1), pow2_at_most(256, n, floor=16)], "num_warps": 4}
+    red = reduce_config(m, n)
     if m == 1:
         bn = pow2_at_most(128, n, floor=16)
         chunk = split_block(k, max(g, bk), math.ceil(n / bn), m, n, 0.5, 2.0)
         return {"awq_mv": {"k_chunk": chunk, "block_k": bk, "block_sizes": [bn // 8], "num_warps": 4,
                            "num_stages": 3}, "sum_splits": red}
     bm = pow2_at_most(64, m, floor=16)
-    bn = pow2_at_most(128, n, floor=32)
-    while bn > 64 and math.ceil(m / bm) * math.ceil(n / bn) < sms:
-        bn //= 2
+    bn = fill_sms(pow2_at_most(128, n, floor=32), 64, lambda b: math.ceil(m / bm) * math.ceil(n / b), per_sm=1)
     chunk = split_block(k, max(g, bk), math.ceil(m / bm) * math.ceil(n / bn), m, n, 0.5, 2.0)
     return {"awq_mm": {"k_chunk": chunk, "block_k": bk, "block_sizes": [bm, bn // 8], "num_warps": 4,
                        "num_stages": 3}, "sum_splits": red}
@@ -175,19 +153,14 @@ class HelionAwqGemm(HelionPort):
         if k % groups or tuple(qw.shape) != (k, n // 8) or tuple(qz.shape) != (groups, n // 8) or n % 8:
             raise ValueError(f"bad shapes x {tuple(x.shape)} qweight {tuple(qw.shape)} qzeros {tuple(qz.shape)} "
                              f"scales {tuple(s.shape)}")
-        if tuple(out.shape) != (m, n):
-            raise ValueError(f"out must be [M={m}, N={n}], got {tuple(out.shape)}")
+        check_out(out, m, n)
         name = "awq_mv" if m == 1 else "awq_mm"
         kern = awq_mv if m == 1 else awq_mm
         chunk, bk = int(configs[name]["k_chunk"]), int(configs[name]["block_k"])
         if chunk % (k // groups) or (k // groups) % bk:
             raise ValueError(f"{name}: K chunk {chunk} must be a multiple of G = {k // groups}, which BK {bk} "
                              f"must divide")
-        splits = math.ceil(k / chunk)
-        if splits == 1:
-            return [Launch(kern, (x, qw, qz, s, out[None], chunk, bk))]
-        ws = torch.empty(splits, m, n, dtype=torch.float32, device=x.device)
-        return [Launch(kern, (x, qw, qz, s, ws, chunk, bk)), Launch(sum_splits, (ws, out), adjust=rows_block(m))]
+        return split_k_launches(kern, (x, qw, qz, s), out, k, chunk, bk)
 
 
 IMPL = HelionAwqGemm()

@@ -20,7 +20,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms_2d, pow2_at_most, rows_block
 
 
 @helion.kernel(static_shapes=False)
@@ -47,12 +47,7 @@ def mx_swizzle_kernel(
 def swizzle_config(nrb: int, w: int, target: int = 8192) -> dict[str, Any]:
     """[bands, bytes] tiles of ~`target` output bytes; smaller while under ~4 programs per SM (floor 512 B)."""
     bf = pow2_at_most(target, w, floor=512)
-    bb = pow2_at_most(max(1, target // bf), nrb)
-    while bb * bf > 512 and -(-nrb // bb) * -(-w // bf) < 4 * sm_count():
-        if bb > 1:
-            bb //= 2
-        else:
-            bf //= 2
+    bb, bf = fill_sms_2d(pow2_at_most(max(1, target // bf), nrb), bf, nrb, w, 512)
     return {"block_sizes": [bb, bf], "num_warps": 4 if bb * bf >= 4096 else 2, "num_stages": 1}
 
 

@@ -7,7 +7,8 @@ One kernel per dtype: int8_w8a8 runs int8 x int8 -> int32 tensor-core dots (exac
 fp8_w8a8 runs e4m3 x e4m3 -> fp32 dots.  Both scales and the bf16 cast are fused into the epilogue (one fp32
 multiply per output, one rounding).  B is read in its checkpoint layout [N, K] (K contiguous: the K-major
 operand layout 8-bit wgmma wants), no transposed copy.  The output is written straight into the spec's buffer
-(the upstream launcher allocates C, the adapter copies it).
+(the upstream launcher allocates C, the adapter copies it).  Split-K, its reduce kernel and the launch list:
+ports/quantization/_gemm.py (shared by the quantized GEMMs).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most, sm_count
+from ports.quantization._gemm import (
+    check_out,
+    reduce_config,
+    split_block,
+    split_k_launches,
+    sum_splits,  # noqa: F401 (the kit finds kernels here)
+    wave_block_n,
+)
 
 INT8 = "int8_w8a8"
 FP8 = "fp8_w8a8"
@@ -88,46 +97,7 @@ def scaled_mv(
         ws[outer_k.id, 0, tile_n] = (acc.to(torch.float32) * sa[0, 0] * sb[tile_n, 0]).to(ws.dtype)
 
 
-@helion.kernel(static_shapes=False)
-def sum_splits(
-    ws: torch.Tensor,  # [S, M, N] fp32 partials
-    c: torch.Tensor,  # [M, N] bf16, written
-) -> None:
-    hl.specialize(ws.size(0))
-    M, N = c.size(0), c.size(1)
-    for tile_m, tile_n in hl.tile([M, N]):
-        c[tile_m, tile_n] = torch.sum(ws[:, tile_m, tile_n], dim=0).to(c.dtype)
-
-
 KERNELS = {INT8: scaled_mm_int8, FP8: scaled_mm_fp8}
-
-
-def split_block(k: int, unit: int, tiles: int, m: int, n: int, w_bytes: float, a_bytes: float) -> int:
-    """The K chunk of one program, a multiple of `unit`: K itself (no split) when the output tiles give >= 2
-    programs per SM; else K cut into equal chunks for ~4 (decode, M <= 64) or ~2 programs per SM, with at most
-    as many chunks as keep the fp32 partials (8 * M * N bytes per chunk, written and read back) within twice the
-    operand stream (N * K * w_bytes + M * K * a_bytes), and no chunk shorter than 4 units."""
-    sms = sm_count()
-    if tiles >= 2 * sms:
-        return k
-    units = math.ceil(k / unit)
-    cap = int(2 * (n * k * w_bytes + m * k * a_bytes) / (8 * m * n))
-    splits = min(math.ceil((4 if m <= 64 else 2) * sms / tiles), cap, units // 4)
-    if splits <= 1:
-        return k
-    return unit * math.ceil(units / splits)
-
-
-def wave_block_n(m: int, n: int, sms: int) -> int:
-    """BN of a 128-row prefill tile: the widest of 256 / 128 / 64 whose grid wastes < 25 % of its last wave
-    (256 only with >= 2 waves: its tiles are the most efficient but the fewest); 128 if none does."""
-    for bn in (256, 128, 64):
-        tiles = math.ceil(m / 128) * math.ceil(n / bn)
-        if bn == 256 and tiles < 2 * sms:
-            continue
-        if tiles / (math.ceil(tiles / sms) * sms) >= 0.75:
-            return pow2_at_most(bn, n, floor=32)
-    return pow2_at_most(128, n, floor=32)
 
 
 def gemm8_config(m: int, n: int, k: int) -> dict[str, Any]:
@@ -143,9 +113,7 @@ def gemm8_config(m: int, n: int, k: int) -> dict[str, Any]:
     sms = sm_count()
     if m <= 64:
         bm = pow2_at_most(64, m, floor=16)
-        bn = pow2_at_most(128, n, floor=32)
-        while bn > 32 and math.ceil(m / bm) * math.ceil(n / bn) < sms:
-            bn //= 2
+        bn = fill_sms(pow2_at_most(128, n, floor=32), 32, lambda b: math.ceil(m / bm) * math.ceil(n / b), per_sm=1)
         bk = pow2_at_most(256, k, floor=32)
         cfg = {"block_sizes": [bm, bn, bk], "num_warps": 4, "num_stages": 4}
     elif m <= 128:
@@ -164,9 +132,7 @@ def gemv8_config(n: int, k: int) -> dict[str, Any]:
     weight row), BN halved from 16 (down to 2) until N / BN gives ~4 programs per SM (the weight stream is the
     whole cost); split-K only if that still leaves SMs idle."""
     bk = pow2_at_most(256, k, floor=16)
-    bn = pow2_at_most(16, n, floor=1)
-    while bn > 2 and math.ceil(n / bn) < 4 * sm_count():
-        bn //= 2
+    bn = fill_sms(pow2_at_most(16, n, floor=1), 2, lambda b: math.ceil(n / b), per_sm=4)
     return {"k_chunk": split_block(k, bk, math.ceil(n / bn), 1, n, 1.0, 1.0), "block_sizes": [bn, bk], "num_warps": 4,
             "num_stages": 4}
 
@@ -183,7 +149,7 @@ class HelionTritonScaledMM(HelionPort):
         if dtype not in KERNELS:
             raise ValueError(f"unknown dtype {dtype!r}")
         m, n, k = int(dims["M"]), int(dims["N"]), int(dims["K"])
-        red = {"block_sizes": [pow2_at_most(4, m, floor=1), pow2_at_most(256, n, floor=16)], "num_warps": 4}
+        red = reduce_config(m, n)
         if m == 1:
             return {scaled_mv.name: gemv8_config(n, k), "sum_splits": red}
         return {KERNELS[dtype].name: gemm8_config(m, n, k), "sum_splits": red}
@@ -196,15 +162,10 @@ class HelionTritonScaledMM(HelionPort):
         if b.shape[1] != k or tuple(sa.shape) != (m, 1) or tuple(sb.shape) != (n, 1):
             raise ValueError(f"bad shapes A {tuple(a.shape)} B {tuple(b.shape)} sa {tuple(sa.shape)} "
                              f"sb {tuple(sb.shape)}")
-        if tuple(out.shape) != (m, n):
-            raise ValueError(f"out must be [M={m}, N={n}], got {tuple(out.shape)}")
+        check_out(out, m, n)
         kern = scaled_mv if m == 1 else KERNELS[dtype]
         chunk = int(configs[kern.name]["k_chunk"])
-        splits = math.ceil(k / chunk)
-        if splits == 1:
-            return [Launch(kern, (a, b, sa, sb, out[None], chunk))]
-        ws = torch.empty(splits, m, n, dtype=torch.float32, device=a.device)
-        return [Launch(kern, (a, b, sa, sb, ws, chunk)), Launch(sum_splits, (ws, out), adjust=rows_block(m))]
+        return split_k_launches(kern, (a, b, sa, sb), out, k, chunk)
 
 
 IMPL = HelionTritonScaledMM()

@@ -13,6 +13,7 @@ is written straight into the spec's buffer (both upstream launchers allocate C, 
 Split-K (decode on the narrow MLA projections, N = 576 / 1536 with K = 7168: a few dozen output tiles for 132
 SMs): the K range is cut into S chunks of whole scale blocks, each program writes its fp32 partial to a
 [S, M, N] scratch and `sum_splits` adds them into C.  With S = 1 the GEMM writes C directly (no second launch).
+Split choice, reduce kernel and launch list: ports/quantization/_gemm.py (shared by the quantized GEMMs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, rows_block, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most, sm_count
+from ports.quantization._gemm import (
+    check_out,
+    reduce_config,
+    split_block,
+    split_k_launches,
+    sum_splits,  # noqa: F401 (the kit finds kernels here)
+    wave_block_n,
+)
 
 FP8 = "fp8_w8a8_block128"
 
@@ -77,45 +86,6 @@ def block_fp8_mv(
         ws[outer_k.id, 0, tile_n] = acc.to(ws.dtype)
 
 
-@helion.kernel(static_shapes=False)
-def sum_splits(
-    ws: torch.Tensor,  # [S, M, N] fp32 partials
-    c: torch.Tensor,  # [M, N] bf16, written
-) -> None:
-    hl.specialize(ws.size(0))
-    M, N = c.size(0), c.size(1)
-    for tile_m, tile_n in hl.tile([M, N]):
-        c[tile_m, tile_n] = torch.sum(ws[:, tile_m, tile_n], dim=0).to(c.dtype)
-
-
-def split_block(k: int, unit: int, tiles: int, m: int, n: int, w_bytes: float, a_bytes: float) -> int:
-    """The K chunk of one program, a multiple of `unit`: K itself (no split) when the output tiles give >= 2
-    programs per SM; else K cut into equal chunks for ~4 (decode, M <= 64) or ~2 programs per SM, with at most
-    as many chunks as keep the fp32 partials (8 * M * N bytes per chunk, written and read back) within twice the
-    operand stream (N * K * w_bytes + M * K * a_bytes), and no chunk shorter than 4 units."""
-    sms = sm_count()
-    if tiles >= 2 * sms:
-        return k
-    units = math.ceil(k / unit)
-    cap = int(2 * (n * k * w_bytes + m * k * a_bytes) / (8 * m * n))
-    splits = min(math.ceil((4 if m <= 64 else 2) * sms / tiles), cap, units // 4)
-    if splits <= 1:
-        return k
-    return unit * math.ceil(units / splits)
-
-
-def wave_block_n(m: int, n: int, sms: int) -> int:
-    """BN of a 128-row prefill tile: the widest of 256 / 128 / 64 whose grid wastes < 25 % of its last wave
-    (256 only with >= 2 waves); 128 if none does."""
-    for bn in (256, 128, 64):
-        tiles = math.ceil(m / 128) * math.ceil(n / bn)
-        if bn == 256 and tiles < 2 * sms:
-            continue
-        if tiles / (math.ceil(tiles / sms) * sms) >= 0.75:
-            return pow2_at_most(bn, n, floor=32)
-    return pow2_at_most(128, n, floor=32)
-
-
 def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
     """Host key k_chunk + [BM, BN] (BK is the 128 scale block).
 
@@ -127,9 +97,7 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
     sms = sm_count()
     if m <= 64:
         bm = pow2_at_most(64, m, floor=16)
-        bn = pow2_at_most(128, n, floor=32)
-        while bn > 32 and math.ceil(m / bm) * math.ceil(n / bn) < sms:
-            bn //= 2
+        bn = fill_sms(pow2_at_most(128, n, floor=32), 32, lambda b: math.ceil(m / bm) * math.ceil(n / b), per_sm=1)
         cfg: dict[str, Any] = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 5}
     elif m <= 128:
         bm, bn = 64, pow2_at_most(128, n, floor=32)
@@ -143,9 +111,7 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
 def mv_config(n: int, k: int) -> dict[str, Any]:
     """Host key k_chunk + [BN] for the M = 1 GEMV (BK = 128: 8-byte loads per lane, 16 lanes per weight row): BN
     halved from 16 (down to 2) until N / BN gives ~4 programs per SM; split-K if that still leaves SMs idle."""
-    bn = pow2_at_most(16, n, floor=1)
-    while bn > 2 and math.ceil(n / bn) < 4 * sm_count():
-        bn //= 2
+    bn = fill_sms(pow2_at_most(16, n, floor=1), 2, lambda b: math.ceil(n / b), per_sm=4)
     return {"k_chunk": split_block(k, 128, math.ceil(n / bn), 1, n, 1.0, 1.0), "block_sizes": [bn], "num_warps": 4,
             "num_stages": 4}
 
@@ -162,7 +128,7 @@ class HelionW8A8BlockFp8Matmul(HelionPort):
         if dtype != FP8:
             raise ValueError(f"unknown dtype {dtype!r}")
         m, n, k = int(dims["M"]), int(dims["N"]), int(dims["K"])
-        red = {"block_sizes": [pow2_at_most(4, m, floor=1), pow2_at_most(256, n, floor=16)], "num_warps": 4}
+        red = reduce_config(m, n)
         if m == 1:
             return {block_fp8_mv.name: mv_config(n, k), "sum_splits": red}
         return {block_fp8_mm.name: mm_config(m, n, k), "sum_splits": red}
@@ -176,17 +142,12 @@ class HelionW8A8BlockFp8Matmul(HelionPort):
         if b.shape[1] != k or tuple(a_s.shape) != (m, kb) or tuple(b_s.shape) != (nb, kb):
             raise ValueError(f"bad shapes A {tuple(a.shape)} As {tuple(a_s.shape)} B {tuple(b.shape)} "
                              f"Bs {tuple(b_s.shape)}")
-        if tuple(out.shape) != (m, n):
-            raise ValueError(f"out must be [M={m}, N={n}], got {tuple(out.shape)}")
+        check_out(out, m, n)
         kern = block_fp8_mv if m == 1 else block_fp8_mm
         chunk = int(configs[kern.name]["k_chunk"])
         if chunk % 128 and chunk < k:
             raise ValueError(f"k_chunk {chunk} must be a multiple of the 128 scale block")
-        splits = math.ceil(k / chunk)
-        if splits == 1:
-            return [Launch(kern, (a, a_s, b, b_s, out[None], chunk))]
-        ws = torch.empty(splits, m, n, dtype=torch.float32, device=a.device)
-        return [Launch(kern, (a, a_s, b, b_s, ws, chunk)), Launch(sum_splits, (ws, out), adjust=rows_block(m))]
+        return split_k_launches(kern, (a, a_s, b, b_s), out, k, chunk)
 
 
 IMPL = HelionW8A8BlockFp8Matmul()

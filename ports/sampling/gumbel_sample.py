@@ -21,7 +21,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, row_chunk, row_chunk_config, row_partials
 
 # murmur3 constants as two's-complement int32 (the hash works on the bit patterns)
 C1, C2, C3, C4, C5 = -862048943, 461845907, -430675100, -2048144789, -1028477387  # cc9e2d51 1b873593 e6546b64 ...
@@ -109,15 +109,6 @@ def gumbel_pick_kernel(
         out[tile_b] = first.to(torch.int64)
 
 
-def row_chunk(b: int, v: int, most: int = 16384, least: int = 2048) -> int:
-    """Columns per program of a split row: the largest power of two in [least, most] that still gives
-    >= 2 programs per SM over the B rows (a whole row when V is small)."""
-    chunk = most
-    while chunk > least and b * -(-v // chunk) < 2 * sm_count():
-        chunk //= 2
-    return pow2_at_most(chunk, v, floor=16)
-
-
 class HelionGumbelSample(HelionPort):
     kernel: ClassVar[str] = "gumbel_sample"
     dtypes: ClassVar[tuple[str, ...] | None] = ("fp32",)
@@ -126,8 +117,7 @@ class HelionGumbelSample(HelionPort):
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
         # ~40 integer / fp ops per element: 2048-column inner tiles keep the hash temporaries in registers
-        inner = min(2048, row_chunk(int(dims["B"]), int(dims["V"])))
-        return {"gumbel_partial_kernel": {"block_sizes": [inner], "num_warps": 8 if inner >= 2048 else 4},
+        return {"gumbel_partial_kernel": row_chunk_config(int(dims["B"]), int(dims["V"]), 2048),
                 "gumbel_pick_kernel": {"block_sizes": [], "num_warps": 1}}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
@@ -135,9 +125,7 @@ class HelionGumbelSample(HelionPort):
         logits = inputs["logits"]
         b, v = logits.shape
         chunk = row_chunk(b, v)
-        c = -(-v // chunk)
-        pval = torch.empty(b, c, dtype=torch.float32, device=logits.device)
-        pidx = torch.empty(b, c, dtype=torch.int32, device=logits.device)
+        pval, pidx = row_partials(logits, chunk, torch.float32, torch.int32)
         args = (logits, inputs["mapping"], inputs["temperature"], inputs["seeds"], inputs["pos"], pval, pidx, chunk)
         return [Launch(gumbel_partial_kernel, args), Launch(gumbel_pick_kernel, (pval, pidx, out))]
 

@@ -23,7 +23,7 @@ import torch
 
 from harness.spec import Case, Inputs, Outputs
 from harness.specs.sampling.min_p import FILTERED
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, row_chunk, row_chunk_config, row_partials
 
 
 @helion.kernel(static_shapes=False)
@@ -61,15 +61,6 @@ def min_p_filter_kernel(
             out[tile_b, tile_v] = torch.where(x >= thr[:, None], x, torch.full_like(x, FILTERED))
 
 
-def row_chunk(b: int, v: int, most: int = 16384, least: int = 2048) -> int:
-    """Columns per program of a split row: the largest power of two in [least, most] that still gives
-    >= 2 programs per SM over the B rows (a whole row when V is small)."""
-    chunk = most
-    while chunk > least and b * -(-v // chunk) < 2 * sm_count():
-        chunk //= 2
-    return pow2_at_most(chunk, v, floor=16)
-
-
 class HelionMinP(HelionPort):
     kernel: ClassVar[str] = "min_p"
     dtypes: ClassVar[tuple[str, ...] | None] = ("fp32",)
@@ -77,8 +68,7 @@ class HelionMinP(HelionPort):
                                         "filter into out with FILTERED written directly (no copy, no clamp)",)
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
-        inner = min(4096, row_chunk(int(dims["B"]), int(dims["V"])))
-        cfg = {"block_sizes": [inner], "num_warps": 8 if inner >= 4096 else 4}
+        cfg = row_chunk_config(int(dims["B"]), int(dims["V"]), 4096)
         return {"min_p_rowmax_kernel": dict(cfg), "min_p_filter_kernel": dict(cfg)}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
@@ -86,7 +76,7 @@ class HelionMinP(HelionPort):
         logits = inputs["logits"]
         b, v = logits.shape
         chunk = row_chunk(b, v)
-        partial = torch.empty(b, -(-v // chunk), dtype=torch.float32, device=logits.device)
+        (partial,) = row_partials(logits, chunk, torch.float32)
         return [Launch(min_p_rowmax_kernel, (logits, partial, chunk)),
                 Launch(min_p_filter_kernel, (logits, partial, inputs["mapping"], inputs["min_p"], out, chunk))]
 

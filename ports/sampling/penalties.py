@@ -22,7 +22,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most
 
 
 @helion.kernel(static_shapes=False)
@@ -67,7 +67,7 @@ class HelionPenalties(HelionPort):
         # [1, 2048] tiles: 8 KB of logits + 8 KB of counts per program, 16-byte vectors, 4 warps; 1024 columns
         # when the grid would give < 2 programs per SM (small B)
         b, v = int(dims["B"]), int(dims["V"])
-        bv = pow2_at_most(2048 if b * -(-v // 2048) >= 2 * sm_count() else 1024, v, floor=16)
+        bv = pow2_at_most(fill_sms(2048, 1024, lambda c: b * -(-v // c)), v, floor=16)
         return {"penalties_kernel": {"block_sizes": [1, bv], "num_warps": 4 if bv <= 2048 else 8}}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:

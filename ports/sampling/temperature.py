@@ -19,7 +19,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most
 
 
 @helion.kernel(static_shapes=False)
@@ -40,10 +40,7 @@ def temperature_kernel(
 def elementwise_rows_config(rows: int, cols: int, target: int = 4096) -> dict[str, Any]:
     """[rows, cols] tiles of ~`target` fp32 elements (16 KB read per program), columns first; narrower (down to
     1024 columns) while the grid would give < 2 programs per SM (small B)."""
-    bn = target
-    while bn > 1024 and rows * -(-cols // bn) < 2 * sm_count():
-        bn //= 2
-    bn = pow2_at_most(bn, cols, floor=16)
+    bn = pow2_at_most(fill_sms(target, 1024, lambda b: rows * -(-cols // b)), cols, floor=16)
     br = pow2_at_most(max(1, target // bn), rows) if cols < target else 1  # several rows only for short rows
     return {"block_sizes": [br, bn], "num_warps": 8 if br * bn >= 4096 else 4}
 

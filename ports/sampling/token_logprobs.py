@@ -20,7 +20,7 @@ import helion.language as hl
 import torch
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, row_chunk, row_chunk_config, row_partials
 
 
 @helion.kernel(static_shapes=False)
@@ -63,15 +63,6 @@ def logprobs_gather_kernel(
         out[tile_b, :] = picked - lse[:, None]
 
 
-def row_chunk(b: int, v: int, most: int = 16384, least: int = 2048) -> int:
-    """Columns per program of a split row: the largest power of two in [least, most] that still gives
-    >= 2 programs per SM over the B rows (a whole row when V is small)."""
-    chunk = most
-    while chunk > least and b * -(-v // chunk) < 2 * sm_count():
-        chunk //= 2
-    return pow2_at_most(chunk, v, floor=16)
-
-
 class HelionTokenLogprobs(HelionPort):
     kernel: ClassVar[str] = "token_logprobs"
     dtypes: ClassVar[tuple[str, ...] | None] = ("fp32",)
@@ -79,8 +70,7 @@ class HelionTokenLogprobs(HelionPort):
                                         "merge + gather of the K requested logits",)
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
-        inner = min(4096, row_chunk(int(dims["B"]), int(dims["V"])))
-        return {"logprobs_partial_kernel": {"block_sizes": [inner], "num_warps": 8 if inner >= 4096 else 4},
+        return {"logprobs_partial_kernel": row_chunk_config(int(dims["B"]), int(dims["V"]), 4096),
                 "logprobs_gather_kernel": {"block_sizes": [], "num_warps": 1}}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
@@ -88,9 +78,7 @@ class HelionTokenLogprobs(HelionPort):
         logits = inputs["logits"]
         b, v = logits.shape
         chunk = row_chunk(b, v)
-        c = -(-v // chunk)
-        pmax = torch.empty(b, c, dtype=torch.float32, device=logits.device)
-        psum = torch.empty(b, c, dtype=torch.float32, device=logits.device)
+        pmax, psum = row_partials(logits, chunk, torch.float32, torch.float32)
         return [Launch(logprobs_partial_kernel, (logits, pmax, psum, chunk)),
                 Launch(logprobs_gather_kernel, (logits, pmax, psum, inputs["token_ids"], out))]
 
