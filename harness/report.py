@@ -1107,8 +1107,12 @@ def _all(args: argparse.Namespace) -> int:
         return 0
     failed = 0
     for run in runs:
+        meta = results.read_metadata(run)
+        # a committed run that a sweep's time limit stopped is history, not an accident: it is rebuilt under its
+        # INCOMPLETE banner (a corrupt file is still refused)
+        stopped = meta.get("planned_rows") is not None and not isinstance(meta.get("complete"), dict)
         try:
-            files = build_report(run, jobs=args.jobs, allow_incomplete=args.allow_incomplete)
+            files = build_report(run, jobs=args.jobs, allow_incomplete=args.allow_incomplete or stopped)
         except (results.RunError, ReportError, compare.EnvMismatch) as e:
             # one broken run must not hide the reports of the others; it is left exactly as it was
             failed += 1

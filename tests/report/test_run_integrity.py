@@ -189,3 +189,19 @@ def test_load_gives_one_typed_frame_over_runs(make_run: RunFactory, tmp_path: Pa
     assert len(ok.groupby(["kernel", "impl"])["median_us"].median()) == 6
     with pytest.raises(results.RunError, match="no run folder"):
         results.load(str(tmp_path / "nothing-*"))
+
+
+def test_report_all_rebuilds_a_stopped_run_under_its_banner_and_refuses_a_corrupt_one(
+        make_run: RunFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A committed run that a time limit stopped is history: `make report` rebuilds it marked INCOMPLETE and
+    passes; a run cut mid-row is still refused (exit 2) and left as it was."""
+    stopped = make_run("stopped", seed=1, finish=False)
+    root = stopped.parent
+    assert report.main(["--all", "--results-dir", str(root.parent), "--jobs", "1"]) == 0
+    assert "INCOMPLETE RUN" in (stopped / "speedup.md").read_text()
+    corrupt = make_run("corrupt", seed=2)
+    _cut_mid_row(corrupt)
+    before = _snapshot(corrupt)
+    assert report.main(["--all", "--results-dir", str(root.parent), "--jobs", "1"]) == 2
+    assert "cut mid-row" in capsys.readouterr().err
+    assert _snapshot(corrupt) == before
