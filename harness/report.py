@@ -809,6 +809,9 @@ def build_report(run: Path, out: Path | None = None, against: Path | None = None
     cmp_res = compare.compare_runs(against, run, threshold=threshold, alpha=alpha, allow_incomplete=allow_incomplete,
                                    allow_env_mismatch=allow_env_mismatch) if against else None
     incomplete = results.completeness(run, meta, len(rows))
+    if incomplete:  # the page names the run's own files, never this checkout's absolute path (a rebuild elsewhere
+        # must give the same bytes)
+        incomplete = incomplete.replace(str(Path(run)) + "/", "").replace(str(Path(run).resolve()) + "/", "")
     groups = build_groups(rows, meta)
     frame = speedup_frame(groups)
     head = headline(groups, frame)
