@@ -40,7 +40,9 @@ class FlashAttn2SwaBackward(FlashAttn2Impl):
         notes = self.notes("upstream forward run once in prepare (untimed) to save O and the row LSE on a "
                            "stand-in ctx; FlashAttention.backward(ctx, dO) timed",
                            "returns new fp16 dQ, dK, dV: copied into the spec's fp32 output inside the timed call")
-        return Prepared(fn, {"config": {}, "config_source": AUTOTUNE_SOURCE, "notes": notes})
+        # the saved O and LSE belong to the inputs: when the gate rewrites q/k/v, the forward runs again (untimed)
+        return Prepared(fn, {"config": {}, "config_source": AUTOTUNE_SOURCE, "notes": notes},
+                        relayout=lambda: fa.forward(ctx, q, k, v, window, "sliding_window"))
 
 
 IMPLS = [FlashAttn2SwaBackward()]
