@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,15 +15,39 @@ from harness.specs.linear.gated_delta_rule_chunk import SPEC as CHUNK_SPEC
 from harness.specs.linear.gated_delta_rule_recurrent import SPEC as REC_SPEC
 
 CPU = torch.device("cpu")
-SPECS = [CHUNK_SPEC]  # test_gated_delta_rule_recurrent_spec.py runs the same checks on REC_SPEC
 
 
-def householder_reference(inp):
-    """float64, head by head, in the product form S_t = (I - b k k^T) e^g S_{t-1} + b k v^T; o = scale S^T q."""
+class OutputView:
+    """A named-output spec seen through one output (the shared checks below compare one tensor;
+    test_gated_delta_rule_recurrent_spec.py runs them on its decode spec's `o` the same way)."""
+
+    def __init__(self, spec, name: str) -> None:
+        self._spec, self._name = spec, name
+
+    def __getattr__(self, attr):
+        return getattr(self._spec, attr)
+
+    def make_output(self, *a):
+        return self._spec.make_output(*a)[self._name]
+
+    def reference(self, *a):
+        return self._spec.reference(*a)[self._name]
+
+    def tolerance(self, dtype):
+        return self._spec.tolerance(dtype)[self._name]
+
+
+SPECS = [OutputView(CHUNK_SPEC, "o")]
+
+
+def householder_reference(inp, states: bool = False):
+    """float64, head by head, in the product form S_t = (I - b k k^T) e^g S_{t-1} + b k v^T; o = scale S^T q.
+    Returns o, or (o, final states) with `states`."""
     q, k, v = inp["q"][0].double(), inp["k"][0].double(), inp["v"][0].double()
     g, beta, h0 = inp["g"][0].double(), inp["beta"][0].double(), inp["h0"].double()
     hv, hk = v.shape[1], q.shape[1]
     out = torch.zeros_like(v)
+    finals = torch.zeros_like(h0)
     bounds = inp["cu_seqlens"].tolist()
     for n in range(len(bounds) - 1):
         for j in range(hv):
@@ -32,7 +58,8 @@ def householder_reference(inp):
                 eye = torch.eye(kt.shape[0], dtype=torch.float64)
                 s = (eye - beta[t, j] * kt @ kt.T) @ (torch.exp(g[t, j]) * s) + beta[t, j] * kt @ v[t, j][None]
                 out[t, j] = inp["scale"] * s.T @ q[t, i]
-    return out[None]
+            finals[n, j] = s
+    return (out[None], finals) if states else out[None]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
@@ -87,8 +114,30 @@ def test_chunk_and_recurrent_agree_on_one_token_sequences():
     case = Case("t", "test", {"T": 1, "N": 3, "H": 1, "HV": 2, "K": 8, "V": 6})
     inp = CHUNK_SPEC.make_inputs(case, "bf16", CPU, seed=9)
     rec_case = Case("t", "test", {"N": 3, "H": 1, "HV": 2, "K": 8, "V": 6})
-    assert torch.allclose(CHUNK_SPEC.reference(inp, case, "bf16"), REC_SPEC.reference(inp, rec_case, "bf16")["o"])
+    chunk_ref, rec_ref = CHUNK_SPEC.reference(inp, case, "bf16"), REC_SPEC.reference(inp, rec_case, "bf16")
+    assert torch.allclose(chunk_ref["o"], rec_ref["o"])
+    assert torch.allclose(chunk_ref["final_state"], rec_ref["final_state"])
     assert F.normalize(inp["k"].float(), dim=-1).shape == inp["k"].shape
+
+
+def test_final_state_is_named_and_checked():
+    for case in CHUNK_SPEC.test_cases():
+        inp = CHUNK_SPEC.make_inputs(case, "bf16", CPU, seed=4)
+        out, ref = CHUNK_SPEC.make_output(inp, case, "bf16"), CHUNK_SPEC.reference(inp, case, "bf16")
+        tol = CHUNK_SPEC.tolerance("bf16")
+        assert set(out) == set(ref) == set(tol) == {"o", "final_state"}
+        assert out["final_state"].shape == inp["h0"].shape and out["final_state"].dtype == torch.float32
+        _, finals = householder_reference(inp, states=True)
+        assert torch.allclose(ref["final_state"].double(), finals, rtol=1e-4, atol=1e-5)
+        assert compare(ref | {"final_state": ref["final_state"] * (1 + 2e-3)}, ref, tol).ok
+        # a kernel that leaves the state as it found it, or drops the gate / beta / h0, must fail on final_state
+        assert not compare(ref | {"final_state": inp["h0"].clone()}, ref, tol).ok
+        for name, bad in {"g": torch.zeros_like(inp["g"]), "beta": torch.zeros_like(inp["beta"]),
+                          "h0": torch.zeros_like(inp["h0"])}.items():
+            wrong = CHUNK_SPEC.reference(inp | {name: bad}, case, "bf16")["final_state"]
+            assert not compare(ref | {"final_state": wrong}, ref, tol).ok, name
+        res = check_call(functools.partial(out["o"].copy_, ref["o"]), out, ref, tol)  # final state never written
+        assert not res.ok and "NaN" in res.reason
 
 
 def test_cases_from_model_yaml():

@@ -10,9 +10,10 @@ from harness.shapes import load_all
 from harness.spec import Case
 from harness.specs.linear.gla_chunk import SPEC as CHUNK_SPEC
 from harness.specs.linear.gla_recurrent import SPEC as REC_SPEC
+from tests.specs.test_gated_delta_rule_chunk_spec import OutputView
 
 CPU = torch.device("cpu")
-SPECS = [CHUNK_SPEC]  # test_gla_recurrent_spec.py runs the same checks on REC_SPEC
+SPECS = [OutputView(CHUNK_SPEC, "o")]  # test_gla_recurrent_spec.py runs the same checks on REC_SPEC's o
 
 
 def unrolled_gla(inp):
@@ -70,6 +71,31 @@ def test_tolerance_rejects_planted_bugs(spec):
     out = spec.make_output(inp, case, "bf16")
     res = check_call(lambda: out[:, :-1].copy_(ref[:, :-1]), out, ref, tol)
     assert not res.ok and "NaN" in res.reason
+
+
+def test_final_state_is_named_and_checked():
+    case = CHUNK_SPEC.test_cases()[0]
+    inp = CHUNK_SPEC.make_inputs(case, "bf16", CPU, seed=4)
+    out, ref, tol = (CHUNK_SPEC.make_output(inp, case, "bf16"), CHUNK_SPEC.reference(inp, case, "bf16"),
+                     CHUNK_SPEC.tolerance("bf16"))
+    assert set(out) == set(ref) == set(tol) == {"o", "final_state"}
+    assert out["final_state"].shape == inp["h0"].shape and out["final_state"].dtype == torch.float32
+    # the closed form of the final state: D(1..T) h0 + sum_s D(s+1..T) k_s v_s^T, per sequence
+    q, k, v, g = (inp[x][0].double() for x in ("q", "k", "v", "gk"))
+    bounds = inp["cu_seqlens"].tolist()
+    for n, (s0, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+        cum = torch.cumsum(g[s0:e], dim=0)
+        want = torch.exp(cum[-1])[..., None] * inp["h0"][n].double()
+        for s in range(s0, e):
+            want += (torch.exp(cum[-1] - cum[s - s0]) * k[s])[..., None] * v[s][:, None, :]
+        assert torch.allclose(ref["final_state"][n].double(), want, rtol=1e-4, atol=1e-5)
+    assert compare(ref | {"final_state": ref["final_state"] * (1 + 2e-3)}, ref, tol).ok
+    assert not compare(ref | {"final_state": inp["h0"].clone()}, ref, tol).ok
+    for name in ("gk", "h0"):
+        wrong = CHUNK_SPEC.reference(inp | {name: torch.zeros_like(inp[name])}, case, "bf16")["final_state"]
+        assert not compare(ref | {"final_state": wrong}, ref, tol).ok, name
+    o_chunk = CHUNK_SPEC.reference(inp, case, "bf16")["o"]
+    assert torch.allclose(o_chunk, unrolled_gla(inp).float(), rtol=1e-4, atol=1e-5)
 
 
 def test_no_model_has_gla_layers_yet():

@@ -9,6 +9,12 @@
             row 20; GitHub only): head-first [B, H, T, D], one equal-length sequence per batch row, no GVA, no
             final state (its forward ignores output_final_state), T padded to 64 inside the launcher.
 
+The spec's named outputs are o and final_state [N, HV, K, V] fp32.  fla returns both (copied in, timed); vLLM writes
+o into the harness buffer (core_attn_out) and returns its [N, HV, V, K] final state (transposed copy, timed);
+SGLang writes the final state into its state pool in place (copied out transposed, timed).  NVlabs' launcher never
+produces a final state (ChunkGatedDeltaRuleFunction.forward passes final_state=None to its h kernel), so its row
+is unavailable with that reason rather than compared on o alone.
+
 Each is called as its serving layer calls it: varlen (B = 1, cu_seqlens), q/k already L2-normalized
 (use_qk_l2norm_in_kernel=False, as vLLM's Qwen3-Next path after its fused post-conv prep), per-sequence initial
 states, final states produced.  Untimed prepare: state layout translation ([K, V] -> [V, K]), chunk index
@@ -48,7 +54,7 @@ class FlaGDNChunk(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (FLA_MOD, FLA_INDEX_MOD)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mods = self.load_modules()
         launch = mods[FLA_MOD].chunk_gated_delta_rule
         cu = inputs["cu_seqlens"]
@@ -61,11 +67,13 @@ class FlaGDNChunk(UpstreamImpl):
         )
 
         def fn() -> None:
-            o, _ = launch(**args)
-            out.copy_(o)  # fla allocates o itself; the copy into the harness buffer is timed
+            o, ht = launch(**args)
+            out["o"].copy_(o)  # fla allocates o and ht itself; the copies into the harness buffers are timed
+            out["final_state"].copy_(ht)
 
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "fla autotune (in-kernel)",
-                             "notes": self.notes("o copied into the harness buffer (fla has no out= argument)")})
+                             "notes": self.notes("o and final state copied into the harness buffers (fla has no "
+                                                 "out= argument)")})
 
 
 class VllmGDNChunk(UpstreamImpl):
@@ -75,7 +83,7 @@ class VllmGDNChunk(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (VLLM_MOD, VLLM_INDEX_MOD)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mods = self.load_modules()
         launch = mods[VLLM_MOD].chunk_gated_delta_rule
         index = mods[VLLM_INDEX_MOD]
@@ -88,14 +96,16 @@ class VllmGDNChunk(UpstreamImpl):
             scale=inputs["scale"], initial_state=h0, output_final_state=True, cu_seqlens=cu,
             chunk_indices=index.prepare_chunk_indices(cu, chunk_size),
             chunk_offsets=index.prepare_chunk_offsets(cu, chunk_size),
-            use_qk_l2norm_in_kernel=False, core_attn_out=out,
+            use_qk_l2norm_in_kernel=False, core_attn_out=out["o"],
         )
 
         def fn() -> None:
-            launch(**args)  # core_attn_out: vLLM writes o straight into the harness buffer
+            _, ht = launch(**args)  # core_attn_out: vLLM writes o straight into the harness buffer
+            out["final_state"].copy_(ht.transpose(-1, -2))  # [N, HV, V, K] -> the spec's [N, HV, K, V] (timed)
 
         return Prepared(fn, {"config": {"chunk_size": chunk_size}, "config_source": "vllm autotune (in-kernel)",
-                             "notes": self.notes("initial state transposed to vLLM's [N, HV, V, K] in prepare")},
+                             "notes": self.notes("initial state transposed to vLLM's [N, HV, V, K] in prepare",
+                                                 "final state ([V, K]) copied transposed into the harness buffer")},
                         relayout=rl.refresh)
 
 
@@ -106,7 +116,7 @@ class SglangGDNChunk(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (SGL_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mods = self.load_modules()
         launch = mods[SGL_MOD].chunk_gated_delta_rule
         rl = Relayout()
@@ -125,12 +135,14 @@ class SglangGDNChunk(UpstreamImpl):
             # 2 x N*HV*K*V*4 bytes, small next to a prefill's q/k/v)
             pool.copy_(h0)
             o, _, _ = launch(**args)
-            out.copy_(o)
+            out["o"].copy_(o)
+            out["final_state"].copy_(pool.transpose(-1, -2))  # final states written into the pool in place
 
         return Prepared(fn, {"config": {"chunk_size": CHUNK}, "config_source": "sglang autotune (in-kernel)",
                              "notes": self.notes("state pool [N, HV, V, K] restored from h0 before each call "
-                                                 "(inplace_update=True as served); o copied into the harness "
-                                                 "buffer (no out= argument)")}, relayout=rl.refresh)
+                                                 "(inplace_update=True as served); o and the pool's final states "
+                                                 "(transposed) copied into the harness buffers (no out= "
+                                                 "argument)")}, relayout=rl.refresh)
 
 
 class NvlabsGDNChunk(UpstreamImpl):
@@ -140,7 +152,11 @@ class NvlabsGDNChunk(UpstreamImpl):
     dtypes = ("bf16",)
     modules = (NVLABS_MOD,)  # loaded with stubbed parents: lit_gpt/__init__ pulls the whole model stack
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def case_reason(self, case: Case, dtype: str) -> str | None:
+        return ("no final state: NVlabs' chunk_gated_delta_rule never writes one (its forward passes "
+                "final_state=None to the h kernel whatever output_final_state says); the spec compares it")
+
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         launch = self.load_modules()[NVLABS_MOD].chunk_gated_delta_rule
         n, length = inputs["h0"].shape[0], inputs["q"].shape[1]
         t, hv = length // n, inputs["v"].shape[2]
@@ -159,7 +175,7 @@ class NvlabsGDNChunk(UpstreamImpl):
                                     k=rl(lambda: head_first(inputs["k"], rep)), v=rl(lambda: head_first(inputs["v"])),
                                     beta=rl(lambda: head_first(inputs["beta"])), g=rl(lambda: head_first(inputs["g"])),
                                     BT=CHUNK, initial_state=inputs["h0"], output_final_state=False)
-        out_hf = out.view(n, t, hv, -1).transpose(1, 2)  # [N, HV, T, V] view of the harness buffer
+        out_hf = out["o"].view(n, t, hv, -1).transpose(1, 2)  # [N, HV, T, V] view of the harness buffer
 
         def fn() -> None:
             o, _ = launch(**args)

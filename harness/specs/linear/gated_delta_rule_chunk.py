@@ -12,9 +12,9 @@ inter-chunk state recurrence, chunk output.
 Shapes (varlen, packed as fla / vLLM / SGLang take them in serving): N sequences of T tokens, L = N * T;
 q, k [1, L, H, K] (L2-normalized, as the layers pass them after their own norm); v [1, L, HV, V];
 g [1, L, HV] fp32 (log decay); beta [1, L, HV]; h0 [N, HV, K, V] fp32 (per-sequence initial state);
-cu_seqlens [N + 1] int64; out o [1, L, HV, V].  HV is a multiple of H (value head j reads k/q head j // (HV/H)).
-Every impl also computes the final state (output_final_state / in-place write, as serving does); only o is
-compared.
+cu_seqlens [N + 1] int64.  HV is a multiple of H (value head j reads k/q head j // (HV/H)).  Named outputs, both
+compared: o [1, L, HV, V] (model dtype) and final_state [N, HV, K, V] fp32, the per-sequence final states every
+serving stack keeps (output_final_state / in-place write into the state pool).
 """
 
 from __future__ import annotations
@@ -88,19 +88,24 @@ class GatedDeltaRuleChunkSpec(KernelSpec):
             "scale": kd ** -0.5,
         }
 
-    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        return torch.empty(inputs["v"].shape, dtype=torch_dtype(dtype), device=inputs["v"].device)
+    def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
+        v = inputs["v"]
+        return {"o": torch.empty(v.shape, dtype=torch_dtype(dtype), device=v.device),
+                "final_state": torch.empty(inputs["h0"].shape, dtype=torch.float32, device=v.device)}
 
-    def reference(self, inputs: Inputs, case: Case, dtype: str) -> torch.Tensor:
-        o, _ = gated_delta_rule_reference(inputs["q"], inputs["k"], inputs["v"], inputs["g"], inputs["beta"],
-                                          inputs["h0"], inputs["cu_seqlens"], inputs["scale"])
-        return o
+    def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
+        o, final = gated_delta_rule_reference(inputs["q"], inputs["k"], inputs["v"], inputs["g"], inputs["beta"],
+                                              inputs["h0"], inputs["cu_seqlens"], inputs["scale"])
+        return {"o": o, "final_state": final}
 
-    def tolerance(self, dtype: str) -> Tolerance:
+    def tolerance(self, dtype: str) -> dict[str, Tolerance]:
         # fla's tests/ops/test_gated_delta.py accept o at a relative RMS error of 5e-3 against an fp32
         # recurrence; here the chunk states h pass through bf16 between chunks over ~2 chunks per sequence
         # and the h0 contribution is large, so allow 2x.  A dropped gate, beta or initial state gives > 1e-1.
-        return Tolerance(1e-2, "fla test_gated_delta o ratio 5e-3 x2 (bf16 inputs, bf16 chunk states)")
+        # The final state is carried in fp32 by every provider, but the WY factors (w, u) and v_new feeding its
+        # update are bf16: fla's test bounds ht at the same 5e-3 ratio; same 2x.
+        return {"o": Tolerance(1e-2, "fla test_gated_delta o ratio 5e-3 x2 (bf16 inputs, bf16 chunk states)"),
+                "final_state": Tolerance(1e-2, "fla test_gated_delta ht ratio 5e-3 x2 (fp32 state, bf16 w/u/v_new)")}
 
     def flops(self, case: Case) -> float:
         """2 x multiply-adds of the chunked algorithm per token and value head (C = 64): inside the chunk

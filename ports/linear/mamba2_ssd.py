@@ -1,0 +1,182 @@
+"""Helion port of the Mamba-2 SSD chunk scan, combined forward (catalog rows 30 `_chunk_scan_fwd`, 96
+`_state_passing_fwd`, 99 `_chunk_state_fwd` run by mamba_ssm `mamba_chunk_scan_combined`; 100 vLLM / 101 SGLang
+`mamba_chunk_scan_combined(_varlen)`).
+
+Per sequence, head h (group g = h // (H / G)), state S [P, N] from zero, Q-token chunks (Q = the model's chunk):
+
+    d_t = softplus(dt_t + dt_bias_h);  S_t = exp(d_t A_h) S_{t-1} + d_t x_t B_t^T;  y_t = S_t C_t + D_h x_t
+    x [b, T, H, P]; dt [b, T, H]; A, D, dt_bias [H] fp32; B, C [b, T, G, N] -> y [b, T, H, P]
+
+Three launches (mamba_ssm runs five: cumsum, bmm C B^T, chunk state, state passing, chunk scan):
+  1. per (head, chunk): d and the chunk-local cumsum a of d A (fp32 scratch [b, T, H], tiny),
+  2. chunk states fused with state passing: one program per (P block, N block, head, sequence) walks the chunks,
+     the chunk's x^T (B w) as tensor-core dots over Q sub-blocks, S <- exp(a_last) S + that, and stores each chunk's
+     start state (fp32): the per-chunk states never round-trip through memory,
+  3. chunk scan per (P block, head, row block, sequence): exp(a_i) C_i S_start^T, the intra-chunk
+     (C B^T) * exp(a_i - a_s) d_s (causal) times x over the chunk's column blocks, plus D x; bf16 dot operands,
+     fp32 accumulation.
+The row block of launch 3 divides Q (host key `block_m`); the chunk Q is the case's (`chunk` host key).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import helion
+import helion.language as hl
+import torch
+import torch.nn.functional as F
+
+from harness.spec import Case, Inputs, Outputs
+from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+
+
+@helion.kernel(static_shapes=False)
+def ssd_cumsum_kernel(
+    dt: torch.Tensor,  # [b, T, H]
+    dt_bias: torch.Tensor,  # [H] fp32
+    a_log: torch.Tensor,  # [H] fp32 (A, negative)
+    d_out: torch.Tensor,  # [b, T, H] fp32, written: softplus(dt + dt_bias)
+    a_cum: torch.Tensor,  # [b, T, H] fp32, written: chunk-local cumsum of d A
+    chunk: int,
+) -> None:
+    B_, T, H = dt.size(0), dt.size(1), dt.size(2)
+    Q = hl.specialize(chunk)
+    for tile_h, tile_t, tile_b in hl.tile([H, T, B_], block_size=[1, Q, 1]):
+        i_h = tile_h.begin
+        i_b = tile_b.begin
+        d = F.softplus(dt[i_b, tile_t, i_h].to(torch.float32) + dt_bias[i_h])
+        d = torch.where(tile_t.index < T, d, 0.0)
+        d_out[i_b, tile_t, i_h] = d
+        a_cum[i_b, tile_t, i_h] = hl.cumsum(d * a_log[i_h], 0)
+
+
+@helion.kernel(static_shapes=False)
+def ssd_state_kernel(
+    x: torch.Tensor,  # [b, T, H, P]
+    bm: torch.Tensor,  # [b, T, G, N]
+    d_in: torch.Tensor,  # [b, T, H] fp32
+    a_cum: torch.Tensor,  # [b, T, H] fp32
+    s_start: torch.Tensor,  # [b, NC, H, P, N] fp32, written: state at each chunk start
+    chunk: int,
+) -> None:
+    B_, T, H, P = x.size(0), x.size(1), x.size(2), x.size(3)
+    Q = hl.specialize(chunk)
+    group = H // bm.size(2)
+    block_p = hl.register_block_size(P)
+    block_n = hl.register_block_size(bm.size(3))
+    block_q = hl.register_block_size(Q)
+    for tile_p, tile_n, tile_h, tile_b in hl.tile([P, bm.size(3), H, B_], block_size=[block_p, block_n, 1, 1]):
+        i_h = tile_h.begin
+        i_b = tile_b.begin
+        s = hl.zeros([tile_p, tile_n], dtype=torch.float32)
+        for tile_c in hl.tile(T, block_size=Q):
+            s_start[i_b, tile_c.id, i_h, tile_p, tile_n] = s
+            a_last = a_cum[i_b, min(tile_c.begin + Q, T) - 1, i_h]
+            acc = hl.zeros([tile_p, tile_n], dtype=torch.float32)
+            for tile_q in hl.tile(Q, block_size=block_q):
+                pos = tile_c.begin + tile_q.index
+                pos_in = torch.where(pos < T, pos, T - 1)
+                wgt = d_in[i_b, pos_in, i_h] * torch.exp(a_last - a_cum[i_b, pos_in, i_h])
+                wgt = torch.where(pos < T, wgt, 0.0)  # [BQ]
+                xs = x[i_b, pos_in, i_h, tile_p]  # [BQ, BP]
+                bs = (bm[i_b, pos_in, i_h // group, tile_n].to(torch.float32) * wgt[:, None]).to(x.dtype)
+                acc = hl.dot(xs.T, bs, acc=acc)
+            s = s * torch.exp(a_last) + acc
+
+
+@helion.kernel(static_shapes=False)
+def ssd_scan_kernel(
+    x: torch.Tensor,  # [b, T, H, P]
+    bm: torch.Tensor,  # [b, T, G, N]
+    cm: torch.Tensor,  # [b, T, G, N]
+    d_in: torch.Tensor,  # [b, T, H] fp32
+    a_cum: torch.Tensor,  # [b, T, H] fp32
+    s_start: torch.Tensor,  # [b, NC, H, P, N] fp32
+    d_skip: torch.Tensor,  # [H] fp32
+    y: torch.Tensor,  # [b, T, H, P], written
+    chunk: int,
+    block_m: int,
+) -> None:
+    B_, T, H, P = x.size(0), x.size(1), x.size(2), x.size(3)
+    hl.specialize(bm.size(3))
+    Q = hl.specialize(chunk)
+    BM = hl.specialize(block_m)
+    group = H // bm.size(2)
+    block_p = hl.register_block_size(P)
+    block_k = hl.register_block_size(Q)
+    for tile_p, tile_h, tile_t, tile_b in hl.tile([P, H, T, B_], block_size=[block_p, 1, BM, 1]):
+        i_h = tile_h.begin
+        i_b = tile_b.begin
+        i_g = i_h // group
+        c_id = tile_t.begin // Q
+        c0 = c_id * Q
+        c_rows = cm[i_b, tile_t, i_g, :]  # [BM, N]
+        a_r = a_cum[i_b, tile_t, i_h]  # [BM]
+        s0 = s_start[i_b, c_id, i_h, tile_p, :]  # [BP, N] fp32
+        acc = hl.dot(c_rows, s0.T.to(c_rows.dtype)) * torch.exp(a_r)[:, None]  # [BM, BP]
+        for tile_s in hl.tile(0, tile_t.begin - c0 + BM, block_size=block_k):  # column blocks up to the diagonal
+            pos = c0 + tile_s.index
+            pos_in = torch.where(pos < T, pos, T - 1)
+            b_s = bm[i_b, pos_in, i_g, :]  # [BK, N]
+            cb = hl.dot(c_rows, b_s.T)  # [BM, BK]
+            wgt = cb * torch.exp(a_r[:, None] - a_cum[i_b, pos_in, i_h][None, :]) * d_in[i_b, pos_in, i_h][None, :]
+            keep = (pos[None, :] <= tile_t.index[:, None]) & (pos[None, :] < T)
+            wgt = torch.where(keep, wgt, 0.0)
+            xs = x[i_b, pos_in, i_h, tile_p]  # [BK, BP]
+            acc = hl.dot(wgt.to(xs.dtype), xs, acc=acc)
+        x_r = x[i_b, tile_t, i_h, tile_p].to(torch.float32)
+        y[i_b, tile_t, i_h, tile_p] = (acc + d_skip[i_h] * x_r).to(y.dtype)
+
+
+class HelionMamba2SSD(HelionPort):
+    kernel: ClassVar[str] = "mamba2_ssd"
+    dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
+    host_keys: ClassVar[tuple[str, ...]] = ("chunk", "block_m")
+    notes: ClassVar[tuple[str, ...]] = (
+        "3 launches: softplus + chunk cumsum; chunk states fused with state passing (per-chunk states stay in "
+        "registers); chunk scan with C B^T fused (fp32 accumulation)",
+    )
+
+    def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
+        b, t, h, p, n = (int(dims[x]) for x in ("batch", "T", "H", "P", "N"))
+        q = int(dims["chunk"])
+        bq = pow2_at_most(64, q)
+        # sequential state kernel: [32, 64] state blocks, P block 16 when heads x sequences leave SMs idle
+        bn_state = pow2_at_most(64, n, floor=16)
+        blocks = b * h * -(-n // bn_state)
+        bp_state = pow2_at_most(32 if blocks * -(-p // 32) >= sm_count() else 16, p, floor=16)
+        bm = min(64, q)
+        bp_scan = pow2_at_most(64, p, floor=16)
+        return {
+            "ssd_cumsum_kernel": {"chunk": q, "num_warps": 4, "num_stages": 1},
+            "ssd_state_kernel": {"chunk": q, "block_sizes": [bp_state, bn_state, bq], "num_warps": 4, "num_stages": 2},
+            "ssd_scan_kernel": {"chunk": q, "block_m": bm, "block_sizes": [bp_scan, bq],
+                                "num_warps": 4 if bm * bp_scan <= 4096 else 8, "num_stages": 2},
+        }
+
+    def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
+        assert isinstance(out, torch.Tensor)
+        x, dt = inputs["x"], inputs["dt"]
+        b, t, h, p = x.shape
+        n = inputs["B"].shape[3]
+        q = int(configs["ssd_state_kernel"].get("chunk", inputs["chunk_size"]))
+        bm = int(configs["ssd_scan_kernel"].get("block_m", min(64, q)))
+        if any(int(configs[k].get("chunk", q)) != q for k in ("ssd_cumsum_kernel", "ssd_scan_kernel")) or q % bm:
+            raise ValueError(f"mamba2_ssd port: one chunk for all launches and block_m dividing it ({configs})")
+        d = torch.empty((b, t, h), dtype=torch.float32, device=x.device)
+        a_cum = torch.empty_like(d)
+        s_start = torch.empty((b, math.ceil(t / q), h, p, n), dtype=torch.float32, device=x.device)
+        return [
+            Launch(ssd_cumsum_kernel, (dt, inputs["dt_bias"], inputs["A"], d, a_cum, q)),
+            Launch(ssd_state_kernel, (x, inputs["B"], d, a_cum, s_start, q)),
+            Launch(ssd_scan_kernel, (x, inputs["B"], inputs["C"], d, a_cum, s_start, inputs["D"], out, q, bm)),
+        ]
+
+
+IMPL = HelionMamba2SSD()
+
+if __name__ == "__main__":
+    check_main(IMPL)
