@@ -32,7 +32,7 @@ def test_final_state_is_named_and_checked():
     inp = SPEC.make_inputs(case, "bf16", CPU, seed=4)
     ref, tol = SPEC.reference(inp, case, "bf16"), SPEC.tolerance("bf16")
     assert set(SPEC.make_output(inp, case, "bf16")) == set(ref) == set(tol) == {"o", "final_state"}
-    o = gla_reference(inp["q"], inp["k"], inp["v"], inp["gk"], inp["h0"], inp["cu_seqlens"], inp["scale"])
+    o, _ = gla_reference(inp["q"], inp["k"], inp["v"], inp["gk"], inp["h0"], inp["cu_seqlens"], inp["scale"])
     assert torch.allclose(ref["o"], o)
     # one token: S = diag(exp(gk)) h0 + k v^T
     want = (torch.exp(inp["gk"][0].float())[..., None] * inp["h0"]

@@ -153,21 +153,31 @@ def chunk_solve_reference(a: torch.Tensor, cu: torch.Tensor, chunk: int) -> torc
 
 
 def gla_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gk: torch.Tensor, h0: torch.Tensor,
-                  cu: torch.Tensor, scale: float) -> torch.Tensor:
+                  cu: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Gated linear attention, token by token in fp32, per packed sequence.
 
     q, k, gk [1, L, H, K]; v [1, L, H, V]; h0 [N, H, K, V].  Per token:
         S <- diag(exp(gk)) S + k v^T;   o = scale * S^T q
-    Returns o [1, L, H, V] fp32."""
+    Returns (o [1, L, H, V], final states [N, H, K, V]), fp32."""
     qf, kf, vf, gf = q[0].float(), k[0].float(), v[0].float(), gk[0].float()
     out = torch.empty(vf.shape, dtype=torch.float32, device=v.device)
+    finals = torch.empty(h0.shape, dtype=torch.float32, device=v.device)
     bounds = cu.tolist()
     for n in range(len(bounds) - 1):
         s = h0[n].float().clone()  # [H, K, V]
         for t in range(bounds[n], bounds[n + 1]):
             s = s * torch.exp(gf[t])[:, :, None] + kf[t][:, :, None] * vf[t][:, None, :]
             out[t] = scale * torch.einsum("hk,hkv->hv", qf[t], s)
-    return out[None]
+        finals[n] = s
+    return out[None], finals
+
+
+def state_outputs(inputs: dict, dtype: str, state: str = "h0") -> dict[str, torch.Tensor]:
+    """{"o": like v in the spec's dtype, "final_state": fp32 like the initial state}: the outputs of the linear
+    attention kernels that return their final state."""
+    v = inputs["v"]
+    return {"o": torch.empty(v.shape, dtype=torch_dtype(dtype), device=v.device),
+            "final_state": torch.empty(inputs[state].shape, dtype=torch.float32, device=v.device)}
 
 
 def gla_inputs(n: int, t: int, h: int, kd: int, vd: int, dtype: str, device: torch.device, seed: int) -> dict:

@@ -28,6 +28,7 @@ from harness.specs.linear._common import (
     l2_normalized,
     randn,
     slow_log_decay,
+    state_outputs,
     token_cases,
     torch_dtype,
     unit_gate,
@@ -77,9 +78,7 @@ class GatedDeltaRuleRecurrentSpec(KernelSpec):
         }
 
     def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
-        v = inputs["v"]
-        return {"o": torch.empty(v.shape, dtype=torch_dtype(dtype), device=v.device),
-                "final_state": torch.empty(inputs["h0"].shape, dtype=torch.float32, device=v.device)}
+        return state_outputs(inputs, dtype)
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
         o, final = gated_delta_rule_reference(inputs["q"], inputs["k"], inputs["v"], inputs["g"], inputs["beta"],

@@ -21,7 +21,7 @@ import torch
 
 from harness.shapes import ModelShapes
 from harness.spec import Case, Inputs, KernelSpec, Tolerance
-from harness.specs.linear._common import gla_inputs, torch_dtype
+from harness.specs.linear._common import gla_inputs, gla_reference, state_outputs, torch_dtype
 
 CHUNK = 64
 
@@ -63,23 +63,12 @@ class GLAChunkSpec(KernelSpec):
         return gla_inputs(p["N"], p["T"], p["H"], p["K"], p["V"], dtype, device, seed)
 
     def make_output(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
-        v = inputs["v"]
-        return {"o": torch.empty(v.shape, dtype=torch_dtype(dtype), device=v.device),
-                "final_state": torch.empty(inputs["h0"].shape, dtype=torch.float32, device=v.device)}
+        return state_outputs(inputs, dtype)
 
     def reference(self, inputs: Inputs, case: Case, dtype: str) -> dict[str, torch.Tensor]:
-        """Token by token in fp32 per packed sequence (the recurrence of _common.gla_reference, keeping S)."""
-        q, k, v, gk = (inputs[x][0].float() for x in ("q", "k", "v", "gk"))
-        out = torch.empty(v.shape, dtype=torch.float32, device=v.device)
-        finals = torch.empty(inputs["h0"].shape, dtype=torch.float32, device=v.device)
-        bounds = inputs["cu_seqlens"].tolist()
-        for n in range(len(bounds) - 1):
-            s = inputs["h0"][n].float().clone()  # [H, K, V]
-            for t in range(bounds[n], bounds[n + 1]):
-                s = s * torch.exp(gk[t])[:, :, None] + k[t][:, :, None] * v[t][:, None, :]
-                out[t] = inputs["scale"] * torch.einsum("hk,hkv->hv", q[t], s)
-            finals[n] = s
-        return {"o": out[None], "final_state": finals}
+        o, final = gla_reference(inputs["q"], inputs["k"], inputs["v"], inputs["gk"], inputs["h0"],
+                                 inputs["cu_seqlens"], inputs["scale"])
+        return {"o": o, "final_state": final}
 
     def tolerance(self, dtype: str) -> dict[str, Tolerance]:
         # fla's tests/ops/test_gla.py accept o at a relative RMS error of 5e-3 (bf16) against the fp32 recurrence;
