@@ -169,6 +169,30 @@ def _tail(path: Path, n: int = 3) -> str:
     return " | ".join(lines[-n:])[-600:]
 
 
+@dataclasses.dataclass
+class _Worker:
+    """A started worker process. One started ahead (`wait_go`) has done its imports and waits for `go` on stdin
+    before its first row."""
+    proc: subprocess.Popen
+    errf: TextIO
+    log_path: Path
+    wait_go: bool
+    launched: float
+
+    def go(self) -> None:
+        assert self.proc.stdin
+        self.launched = time.perf_counter()  # its rows' cost runs from here: the imports overlapped other work
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):  # it died while waiting: _drain records the cause
+            pass
+
+    def abandon(self) -> None:
+        _kill(self.proc)
+        self.errf.close()
+
+
 class Runner:
     def __init__(self, writer: RunWriter, opts: RunOptions, log: TextIO = sys.stderr,
                  on_row: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -239,8 +263,21 @@ class Runner:
 
     def _run_groups(self, groups: list[tuple[tuple[str, str], list[tuple[int, RowPlan]]]],
                     env: dict[str, str]) -> None:
-        for (impl, kernel), group in groups:
-            self._run_group(impl, kernel, group, env)
+        """One group after another; the next group's worker is started while this one runs, so its imports
+        (torch, Helion, an upstream's package tree: seconds each) overlap this group's GPU work. It waits for
+        `go` before it touches the GPU."""
+        nxt = None
+        for k, ((impl, kernel), group) in enumerate(groups):
+            spawned = nxt if nxt is not None else self._spawn(impl, kernel, dict(group), env, wait_go=False)
+            nxt = None
+            if spawned.wait_go:
+                spawned.go()
+            if k + 1 < len(groups):
+                (impl2, kernel2), group2 = groups[k + 1]
+                nxt = self._spawn(impl2, kernel2, dict(group2), env, wait_go=True)
+            self._run_group(impl, kernel, group, env, spawned)
+        if nxt is not None:  # only when a group raised: never leave a waiting worker behind
+            nxt.abandon()
 
     @staticmethod
     def _threads(targets: list[Callable[[], None]]) -> None:
@@ -288,40 +325,54 @@ class Runner:
         if self.on_row:
             self.on_row(row)
 
-    def _run_group(self, impl: str, kernel: str, items: list[tuple[int, RowPlan]],
-                   env: dict[str, str] | None = None) -> None:
-        pending = dict(items)
-        env = env or {}
-        gpu = self._gpu(env)
+    def _log_path(self, impl: str, kernel: str, env: Mapping[str, str]) -> Path:
         log_dir = self.writer.run_dir / "logs"
         log_dir.mkdir(exist_ok=True)
         stem = f"{kernel}__{impl}" if kernel else impl
         # a kernel split over several GPUs has a worker on each: one log per GPU
-        log_path = log_dir / (f"{stem}__gpu{gpu}.log" if len(self.opts.gpus) > 1 and not self.opts.check_only
-                              else f"{stem}.log")
+        return log_dir / (f"{stem}__gpu{self._gpu(env)}.log" if len(self.opts.gpus) > 1 and not self.opts.check_only
+                          else f"{stem}.log")
+
+    def _spawn(self, impl: str, kernel: str, pending: dict[int, RowPlan], env: Mapping[str, str],
+               wait_go: bool) -> _Worker:
+        task = {
+            "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
+            "target_s": self.opts.target_s, "use_graph": self.opts.use_graph,
+            "recheck_seed": self.opts.recheck_seed, "env": self.opts.env,
+            "check_only": self.opts.check_only, "wait_go": wait_go,
+            "rows": [{"i": i, "kernel": p.kernel, "model": p.model, "regime": p.regime, "params": p.params,
+                      "dtype": p.dtype} for i, p in pending.items()],
+        }
+        log_path = self._log_path(impl, kernel, env)
+        errf = log_path.open("a")
+        errf.write(f"--- worker start {time.strftime('%H:%M:%S')} ({len(pending)} rows"
+                   f"{', started ahead: waits for go' if wait_go else ''})\n")
+        errf.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.worker"], cwd=ROOT, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1",
+                 "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)},
+        )
+        assert proc.stdin and proc.stdout
+        proc.stdin.write(json.dumps(task) + "\n")
+        proc.stdin.flush()
+        if not wait_go:
+            proc.stdin.close()
+        return _Worker(proc, errf, log_path, wait_go, time.perf_counter())
+
+    def _run_group(self, impl: str, kernel: str, items: list[tuple[int, RowPlan]],
+                   env: dict[str, str] | None = None, spawned: _Worker | None = None) -> None:
+        """Rows of one group until none is pending: a worker that dies or hangs costs its row in flight and a
+        new worker takes the rest. `spawned`: a worker already started for exactly these rows (and told go)."""
+        pending = dict(items)
+        env = env or {}
+        gpu = self._gpu(env)
         while pending:
-            task = {
-                "impl": impl, "device": self.opts.device, "seed": self.opts.seed,
-                "target_s": self.opts.target_s, "use_graph": self.opts.use_graph,
-                "recheck_seed": self.opts.recheck_seed, "env": self.opts.env,
-                "check_only": self.opts.check_only,
-                "rows": [{"i": i, "kernel": p.kernel, "model": p.model, "regime": p.regime, "params": p.params,
-                          "dtype": p.dtype} for i, p in pending.items()],
-            }
-            with log_path.open("a") as errf:
-                errf.write(f"--- worker start {time.strftime('%H:%M:%S')} ({len(pending)} rows)\n")
-                errf.flush()
-                launched = time.perf_counter()
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "harness.worker"], cwd=ROOT, stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True,
-                    env={**os.environ, **env, "PYTHONUNBUFFERED": "1",
-                         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)},
-                )
-                assert proc.stdin and proc.stdout
-                proc.stdin.write(json.dumps(task))
-                proc.stdin.close()
-                self._drain(proc, pending, log_path, errf, gpu, launched)
+            w = spawned if spawned is not None else self._spawn(impl, kernel, pending, env, wait_go=False)
+            spawned = None
+            with w.errf:
+                self._drain(w.proc, pending, w.log_path, w.errf, gpu, w.launched)
 
     def _drain(self, proc: subprocess.Popen, pending: dict[int, RowPlan], log_path: Path, errf: TextIO,
                gpu: str | None = None, launched: float | None = None) -> None:

@@ -175,7 +175,7 @@ def _load_impl(registry, kernel: str, provider: str):
 
 def main() -> int:
     """Runs the task's rows (one provider, any kernels) in order; imports are paid once per process."""
-    task = json.loads(sys.stdin.read())
+    task = json.loads(sys.stdin.readline())
     os.environ.update(task.get("env", {}))
     import torch
 
@@ -184,6 +184,11 @@ def main() -> int:
 
     device = torch.device(task["device"])
     impls: dict[str, tuple[Any, str | None]] = {}
+    if task.get("wait_go"):  # started ahead of its turn: pay the imports now, touch the GPU only after `go`
+        for kernel in dict.fromkeys(item["kernel"] for item in task["rows"]):
+            impls[kernel] = _load_impl(registry, kernel, task["impl"])
+        if sys.stdin.readline().strip() != "go":  # the runner went away or gave up on this worker
+            return 0
     compiled: set[tuple[str, str]] = set()
     for item in task["rows"]:
         i, kernel = item["i"], item["kernel"]

@@ -72,6 +72,20 @@ def test_crash_is_isolated_and_the_rest_still_runs(fake_env, tmp_path):
     assert rows[("good", 37)]["status"] == "ok"
 
 
+def test_next_group_is_started_ahead_and_waits_for_go(fake_env, tmp_path):
+    """The next group's worker does its imports while the current group runs; it starts rows only on `go`,
+    and a crash in the current group neither loses nor reorders the started-ahead group's rows."""
+    rows, runner, run_dir = _run(tmp_path, ["crashes", "good", "wrong"])
+    assert rows[("crashes", 37)]["status"] == "error" and rows[("crashes", 64)]["status"] == "ok"
+    assert [rows[("good", n)]["status"] for n in (37, 64)] == ["ok", "ok"]
+    assert [rows[("wrong", n)]["status"] for n in (37, 64)] == ["incorrect", "incorrect"]
+    logs = {p.name: p.read_text() for p in (run_dir / "logs").iterdir()}
+    assert "waits for go" not in logs["fake_scale__crashes.log"]  # the first group starts at once
+    assert "started ahead: waits for go" in logs["fake_scale__good.log"]
+    assert "started ahead: waits for go" in logs["fake_scale__wrong.log"]
+    assert runner.counts == {"error": 1, "ok": 3, "incorrect": 2}
+
+
 def test_hang_times_out_and_the_rest_still_runs(fake_env, tmp_path):
     rows, _, _ = _run(tmp_path, ["hangs"], timeout=8.0)
     assert rows[("hangs", 37)]["status"] == "timeout"
