@@ -11,6 +11,13 @@ NVIDIA it asks `vllm.platforms.rocm.use_rocm_custom_paged_attention`, which is F
 holds no gfx name), so both halves are Triton.  That module is imported inside the launcher; prepare imports it
 first through the loader (stand-ins for what it cannot load) so the in-call import finds it.  Its import reads
 the GPU's arch name, so it is loaded only on a GPU.
+
+The prefill half reads each chunk's own K/V from the packed key/value, the decode half and the spec's reference
+read every token from the cache.  In serving the two agree because vLLM writes the cache from key/value before
+attention; the adapter hands the launcher the new tokens' K/V gathered from the cache (the same values: the spec
+draws key/value that way), refreshed by `Relayout` after the gate rewrites the inputs.  Passing the spec's packed
+key/value as they are fails that re-check: a fresh draw scatters its pages by a new block permutation while the
+block table (structure) is kept, so the rewritten key/value are no longer the tokens the cache holds there.
 """
 
 from __future__ import annotations
@@ -18,10 +25,21 @@ from __future__ import annotations
 import torch
 
 from harness.spec import Case, Inputs, Prepared
+from harness.specs.attention.chunked_prefill_paged_decode import gather_legacy
+from upstream_adapters._base import Relayout
 from upstream_adapters.attention._common import VllmImpl
 
 VLLM_MOD = "vllm.v1.attention.ops.chunked_prefill_paged_decode"
 ROCM_PLATFORM_MOD = "vllm.platforms.rocm"
+
+
+def new_token_kv(inputs: Inputs, which: int) -> torch.Tensor:
+    """The new tokens' K (which=0) or V (1) [N, Hkv, D] packed like q, read from the cache (positions
+    L_b - q_len_b .. L_b - 1 of each sequence through its block-table row), where vLLM wrote them."""
+    cu, lens = inputs["cu_seqlens_q"].tolist(), inputs["seq_lens"].tolist()
+    parts = [gather_legacy(inputs["key_cache"], inputs["value_cache"], inputs["block_table"][b], n,
+                           start=n - (cu[b + 1] - cu[b]))[which] for b, n in enumerate(lens)]
+    return torch.cat(parts)
 
 
 class VllmChunkedPrefillPagedDecode(VllmImpl):
@@ -38,10 +56,13 @@ class VllmChunkedPrefillPagedDecode(VllmImpl):
         scale = float(inputs["sm_scale"])
         hq, hkv = q.shape[1], kc.shape[1]
         custom = rocm.use_rocm_custom_paged_attention(q.dtype, q.shape[2], vc.shape[3], hq // hkv, max_k, 0, "auto")
+        rl = Relayout()
+        key = rl(lambda: new_token_kv(inputs, 0))
+        value = rl(lambda: new_token_kv(inputs, 1))
 
         def fn() -> None:
             mod.chunked_prefill_paged_decode(
-                query=q, key=inputs["key"], value=inputs["value"], output=out, kv_cache_dtype="auto",
+                query=q, key=key, value=value, output=out, kv_cache_dtype="auto",
                 key_cache=kc, value_cache=vc, block_table=inputs["block_table"],
                 query_start_loc=inputs["cu_seqlens_q"], seq_lens=inputs["seq_lens"], max_seq_len=max_k,
                 max_query_len=max_q, k_scale=one, v_scale=one, alibi_slopes=None, sliding_window=0,
@@ -54,6 +75,7 @@ class VllmChunkedPrefillPagedDecode(VllmImpl):
             "kernel outside its production platform",
             "RocmAttentionImpl.forward call (sliding_window 0, k/v scale 1.0, kv_cache_dtype auto)",
             f"use_rocm_custom_paged_attention -> {custom} (arch {getattr(rocm, '_GCN_ARCH', '?')!r})",
+            "new tokens' key/value gathered from the cache (untimed; vLLM wrote the cache from them)",
             ("prefix_prefill _fwd_kernel (BLOCK_M 128, BLOCK_N 64, 32-token cache tiles, skip_decode) + "
              if max_q > 1 else "decode-only batch: ") + "kernel_paged_attention_2d")
         return Prepared(fn, {"config": {"prefill": {"BLOCK_M": 128, "BLOCK_N": 64, "cache_tile": 32}
@@ -62,7 +84,7 @@ class VllmChunkedPrefillPagedDecode(VllmImpl):
                                                    "num_queries_per_kv_padded": max(1 << (group - 1).bit_length(),
                                                                                     16)}},
                              "config_source": "launcher's fixed tiles (prefix_prefill and the 2D decode kernel)",
-                             "notes": notes})
+                             "notes": notes}, relayout=rl.refresh)
 
 
 IMPLS = [VllmChunkedPrefillPagedDecode()]
