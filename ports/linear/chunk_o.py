@@ -62,10 +62,19 @@ def chunk_o_kernel(
         o[i_n, tile_t, i_h, tile_v] = (acc * scale).to(o.dtype)
 
 
+V_BLOCK_FLOOR = 64  # see chunk_o_config
+
+
 def chunk_o_config(programs_per_block: int, v: int, k: int) -> dict[str, Any]:
-    """V block 64 (128 when K is small), halved while the grid leaves SMs without 2 programs (floor 16)."""
+    """V block 64, halved while the grid leaves SMs without 2 programs, floor V_BLOCK_FLOOR.
+
+    The floor is 64 (no halving) since the H200 check of 2026-12-03: at N=2, T=150 this kernel chose a V block of
+    16 and failed the gate there (rel_err 0.54, the within-chunk term looks dropped) while every V block-64 row
+    passed; the Triton CPU interpreter runs the block-16 code correctly, so the cause is on the GPU side (suspect:
+    Triton's Hopper hazard with a register-held dot operand, triton-lang/triton#9433).  Until
+    scripts/probes/chunk_o_blocks.py has shown which blocks are right on a GPU, only the verified block is used."""
     bv = pow2_at_most(64, v, floor=16)
-    while bv > 16 and programs_per_block * -(-v // bv) < 2 * sm_count():
+    while bv > V_BLOCK_FLOOR and programs_per_block * -(-v // bv) < 2 * sm_count():
         bv //= 2
     return {"block_sizes": [bv], "num_warps": 4, "num_stages": 2}
 
