@@ -6,6 +6,13 @@ Layout translation (untimed, in prepare): vLLM takes LSEs [H, T] (natural log) -
 FlashInfer's Triton cascade kernels use base-2 LSEs [T, H] -> lse * log2(e).
 FlashInfer's launcher allocates and returns (v_merged, s_merged); the adapter copies v_merged into the
 output buffer, and that copy (one extra read + write of the output) is inside the timed call (noted).
+FlashInfer's row is timed with events, not a CUDA graph, because of the launcher itself: it allocates
+`s_merged = torch.empty((seq_len, num_heads)).to(s_a.device)`, a host tensor copied to the GPU (pageable
+H2D) on every call, which graph capture rejects ("Cannot copy between CPU and CUDA tensors during CUDA graph
+capture unless the CPU tensor is pinned"); that copy is in its timed call.  Its kernel is scalar as well: grid
+(T,), each program a serial `for tx in range(D): for head in range(H)` loop of four one-element loads (both
+LSEs re-loaded per element), so it is latency-bound (see merge_states.py).  FlashInfer's own wrappers call the
+CUDA `flashinfer.cascade.merge_state`; the Triton port is the catalog's row 15.
 SGLang takes the spec's layout as is (natural-log LSE [T, H]) and writes into the bench buffer; it is called
 with a preallocated output_lse, as its callers get one back (OUTPUT_LSE on).
 vLLM's `vllm.v1.attention.ops.merge_attn_states` dispatcher would pick a CUDA op; the Triton module is called.
@@ -68,9 +75,15 @@ class FlashinferMergeState(FlashinferImpl):
             v_merged, _ = mod.merge_state(va, s_a, vb, s_b)
             out.copy_(v_merged)
 
+        p = case.params
         notes = [*self.base_notes(), "launcher flashinfer.triton.cascade.merge_state; LSE converted to base 2 "
-                 "in prepare; launcher allocates its output, copy into the bench buffer is timed"]
-        return Prepared(fn, {"config": {"grid": "(T,)", "bdx": "D", "bdy": "H"},
+                 "in prepare; launcher allocates its output, copy into the bench buffer is timed",
+                 "no CUDA graph: the launcher builds s_merged as torch.empty((T, H)).to(device), a host "
+                 "allocation + pageable H2D copy per call (in the timed call; capture rejects it)",
+                 f"upstream kernel is scalar: grid (T,) = {p['T']} programs of 4 warps, each a serial loop of "
+                 f"D*H = {p['D'] * p['H']} steps of four one-element loads: latency-bound by design; FlashInfer's "
+                 "wrappers use its CUDA merge_state instead"]
+        return Prepared(fn, {"config": {"grid": "(T,)", "bdx": "D", "bdy": "H", "num_warps": 4},
                              "config_source": "launcher fixed (no tuning table)", "notes": "; ".join(notes)},
                         relayout=relayout)
 

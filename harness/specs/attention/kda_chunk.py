@@ -105,7 +105,9 @@ class KdaChunkSpec(KernelSpec):
         elt = torch_dtype(dtype, self.id).itemsize
         n, b = sum(chunk_lens(p)), p["B"]
         per_token = 2 * p["H"] * p["K"] * elt + 2 * p["HV"] * p["V"] * elt + p["HV"] * p["K"] * 4 + p["HV"] * elt
-        return n * per_token + 2.0 * b * p["HV"] * p["K"] * p["V"] * 4
+        # q, k, v, g, beta read and out written per token; initial_state read once (no final state in the
+        # contract, so none is counted written)
+        return n * per_token + 1.0 * b * p["HV"] * p["K"] * p["V"] * 4
 
 
 SPEC = KdaChunkSpec()

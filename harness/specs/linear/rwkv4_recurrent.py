@@ -87,7 +87,9 @@ class RWKV4RecurrentSpec(KernelSpec):
     def bytes(self, case: Case, dtype: str) -> float:
         p = case.params
         elt = torch_dtype(dtype).itemsize
-        return float(3 * p["B"] * p["T"] * p["C"] * elt + 2 * 3 * p["B"] * p["C"] * 4 + 2 * p["C"] * 4)
+        # k, v read and wkv written per token; state [B, 3, 1, C] read once (the launcher's per-step and last
+        # states are not in the contract); w, u once
+        return float(3 * p["B"] * p["T"] * p["C"] * elt + 3 * p["B"] * p["C"] * 4 + 2 * p["C"] * 4)
 
 
 SPEC = RWKV4RecurrentSpec()

@@ -107,8 +107,9 @@ class PenaltiesSpec(LogitsSpec):
     def bytes(self, case: Case, dtype: str) -> float:
         p = case.params
         b, v = p["B"], p["V"]
-        # copy (read + write), kernel: logits read + write, counts, packed prompt bits
-        return b * v * 4 * 4 + b * v * 4 + b * math.ceil(v / 32) * 4
+        # contract minimum: logits read, out written, the B mapped rows of counts and packed prompt bits, mapping +
+        # three gathered penalties per row (not the upstream's copy of the logits before its in-place kernel)
+        return b * v * 4 * 3 + b * math.ceil(v / 32) * 4 + b * (4 + 3 * 4)
 
 
 SPEC = PenaltiesSpec()

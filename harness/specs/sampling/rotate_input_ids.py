@@ -82,7 +82,9 @@ class RotateInputIdsSpec(KernelSpec):
     def bytes(self, case: Case, dtype: str) -> float:
         p = case.params
         n = p["B"] * (MAX_EXTEND + 1) / 2  # expected packed length
-        return n * 8 * 4 + p["B"] * (4 + 4 + 8)  # copy (read + write) + in-place rotate (read + write)
+        # contract minimum: ids read once, out written once, start / length / new token per sequence (not the
+        # upstream's copy into out before its in-place rotate)
+        return n * 8 * 2 + p["B"] * (4 + 4 + 8)
 
 
 SPEC = RotateInputIdsSpec()
