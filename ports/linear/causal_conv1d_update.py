@@ -6,9 +6,13 @@ Per request b and channel c, cached window s [W - 1] (oldest first):
     y[b, c] = silu(bias[c] + sum_{j < W-1} w[c, j] s[b, c, j] + w[c, W-1] x[b, c]);   s' = (s[1:], x)
     x [batch, dim]; conv_state [batch, dim, W - 1]; weight [dim, W]; bias [dim] -> y [batch, dim], s' [batch, dim, W-1]
 
-One launch over [batch, dim] tiles: the W - 1 cached taps are read once (tap by tap; the taps of a channel share
-cache lines), the fp32 sum and SiLU computed in registers, and the shifted window written to the output state
-(read from the input, written to the output: no in-place restore copy).
+One launch over [batch, dim] tiles, by default one request row and one channel per thread (the upstream's grid:
+a program per request and channel block).  Every load comes before the first store: the stores may alias the inputs
+as far as the compiler knows, so a tap loaded after a store could not be issued before that store's data had
+arrived, and each tap would cost its own DRAM round trip (what the 8-row tiles of the first version did at
+batch 512).  The shifted window is then written from a reload of the taps (L1 hits) to the output state (no
+in-place restore copy).  One channel per thread keeps every access in one register layout: the state taps are
+strided by W - 1, and a wider per-thread vector for x would need a shared-memory layout conversion per tap.
 """
 
 from __future__ import annotations
@@ -39,33 +43,33 @@ def conv1d_update_kernel(
         xv = x[tile_b, tile_d]
         acc = bias[tile_d].to(torch.float32)[None, :] + weight[tile_d, width - 1].to(torch.float32)[None, :] * xv.to(
             torch.float32)
-        for j in hl.static_range(width - 1):
-            sj = conv_state[tile_b, tile_d, j]
-            acc = acc + sj.to(torch.float32) * weight[tile_d, j].to(torch.float32)[None, :]
-            if j > 0:
-                new_state[tile_b, tile_d, j - 1] = sj
-        new_state[tile_b, tile_d, width - 2] = xv
+        for j in hl.static_range(width - 1):  # loads only: all taps in flight at once
+            acc = acc + conv_state[tile_b, tile_d, j].to(torch.float32) * weight[tile_d, j].to(torch.float32)[None, :]
         y[tile_b, tile_d] = (acc * torch.sigmoid(acc)).to(y.dtype)
+        for j in hl.static_range(width - 1):  # the shifted window; the reloads hit the lines loaded above
+            if j < width - 2:
+                new_state[tile_b, tile_d, j] = conv_state[tile_b, tile_d, j + 1]
+            else:
+                new_state[tile_b, tile_d, j] = xv
 
 
-def conv_tile_config(rows: int, dim: int, max_rows: int = 8, max_cols: int = 256) -> dict[str, Any]:
-    """[rows, channels] tiles for the short conv: channel block up to 256 (contiguous), up to 8 rows, shrunk
-    (rows first, channels down to 64) until there are >= 2 programs per SM."""
-    bd = pow2_at_most(max_cols, dim, floor=16)
-    bb = fill_sms(pow2_at_most(max_rows, rows, floor=1), 1, lambda b: -(-rows // b) * -(-dim // bd))
-    bd = fill_sms(bd, 64, lambda d: -(-rows // bb) * -(-dim // d))
-    return {"block_sizes": [bb, bd], "num_warps": 4 if bb * bd >= 1024 else 2, "num_stages": 1}
+def conv_update_config(batch: int, dim: int, max_cols: int = 256) -> dict[str, Any]:
+    """One request row, a channel block of up to 256 with one channel per thread (num_warps = block / 32), halved
+    (not below one warp) until there are >= 2 programs per SM."""
+    bd = fill_sms(pow2_at_most(max_cols, dim, floor=32), 32, lambda d: batch * -(-dim // d))
+    return {"block_sizes": [1, bd], "num_warps": bd // 32, "num_stages": 1}
 
 
 class HelionCausalConv1dUpdate(HelionPort):
     kernel: ClassVar[str] = "causal_conv1d_update"
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
     notes: ClassVar[tuple[str, ...]] = (
-        "one launch: W-tap fp32 sum + SiLU and the shifted window written to the output state (no restore copy)",
+        "one launch: W-tap fp32 sum + SiLU and the shifted window written to the output state (no restore copy); "
+        "all taps loaded before the first store",
     )
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
-        return {"conv1d_update_kernel": conv_tile_config(int(dims["batch"]), int(dims["dim"]))}
+        return {"conv1d_update_kernel": conv_update_config(int(dims["batch"]), int(dims["dim"]))}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
         assert isinstance(out, dict)
