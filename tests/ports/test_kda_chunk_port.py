@@ -1,6 +1,7 @@
 """The kda_chunk port's generated Triton code in Triton's CPU interpreter, with real tiles: ragged sequences with
 partial chunks (16 and 32 tokens), a partial V block, GQA-style head groups; fp16 inputs (the interpreter
-mishandles bf16 casts).  Also the fused_recurrent port on a partial V block (same walk, one token at a time)."""
+mishandles bf16 casts); both named outputs (o and the per-sequence final_state) checked.  Also the fused_recurrent
+port on a partial V block (same walk, one token at a time)."""
 
 from __future__ import annotations
 

@@ -6,14 +6,18 @@ use_qk_l2norm_in_kernel=True, output_final_state=True, g as precomputed log-deca
 
 FLA_DISABLE_BACKEND_DISPATCH=1 is set before fla imports, so neither `@dispatch` nor the FlashKDA CUTLASS
 backend replaces the Triton path.  The call runs under torch.inference_mode() (serving), so autograd saves
-nothing.  The launcher returns fresh (o, final_state); the copy of o into the bench buffer is timed (noted).
+nothing.  The launcher returns fresh (o, final_state [N, HV, K, V] fp32); both are copied into the spec's buffers
+(timed copy, noted).
 
 SGLang -- `sglang.kernels.ops.attention.fla.kda.chunk_kda`, called as its Triton KDA backend
 (srt/layers/attention/linear/kernels/kda_triton.py) calls it: use_qk_l2norm_in_kernel=True, cu_seqlens =
 query_start_loc (int32), the state pool `initial_state` with `initial_state_indices` (int32), g precomputed
 (A_log None), beta post-sigmoid.  SGLang's pool stores states V-first [slots, HV, V, K] and the kernel
 overwrites the slots it reads with the final states, so prepare builds the V-first pool once and each timed
-call first restores it (one copy of B*HV*K*V fp32, noted) before launching.
+call first restores it (one copy of B*HV*K*V fp32, noted) before launching; after the call the pool's final states
+are copied transposed into the spec's final_state buffer (timed copy, noted).
+
+The spec's named outputs are o [1, N, HV, V] and final_state [B, HV, K, V] fp32; both rows write both.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class FlaKdaChunk(FlaImpl):
     dtypes = ("bf16", "fp16")
     modules = (FLA_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mod = self.load_modules()[FLA_MOD]
         q, k, v, g, beta = inputs["q"], inputs["k"], inputs["v"], inputs["g"], inputs["beta"]
         h0, cu, scale = inputs["initial_state"], inputs["cu_seqlens"], float(inputs["scale"])
@@ -41,12 +45,13 @@ class FlaKdaChunk(FlaImpl):
 
         def fn() -> None:
             with torch.inference_mode():
-                o, _ = mod.chunk_kda(q, k, v, g, beta, scale=scale, initial_state=h0, output_final_state=True,
-                                     use_qk_l2norm_in_kernel=True, cu_seqlens=cu, cu_seqlens_cpu=cu_cpu)
-            out.copy_(o)
+                o, ht = mod.chunk_kda(q, k, v, g, beta, scale=scale, initial_state=h0, output_final_state=True,
+                                      use_qk_l2norm_in_kernel=True, cu_seqlens=cu, cu_seqlens_cpu=cu_cpu)
+            out["o"].copy_(o)  # fla allocates o and ht itself (no out= argument)
+            out["final_state"].copy_(ht)
 
         notes = [*self.base_notes(), "FLA_DISABLE_BACKEND_DISPATCH=1 (Triton path, no FlashKDA); inference_mode; "
-                 "chunk_size 64 (default); o copied into the bench buffer (timed)"]
+                 "chunk_size 64 (default); o and final state [N, HV, K, V] copied into the spec's buffers (timed copy)"]
         return Prepared(fn, {"config": {"chunk_size": 64}, "config_source": "fla autotune at first call",
                              "notes": "; ".join(notes)})
 
@@ -56,7 +61,7 @@ class SglangKdaChunk(SglangImpl):
     dtypes = ("bf16", "fp16")
     modules = (SGL_MOD,)
 
-    def prepare(self, inputs: Inputs, out: torch.Tensor, case: Case, dtype: str) -> Prepared:
+    def prepare(self, inputs: Inputs, out: dict[str, torch.Tensor], case: Case, dtype: str) -> Prepared:
         mod = self.load_modules()[SGL_MOD]
         q, k, v, g, beta = inputs["q"], inputs["k"], inputs["v"], inputs["g"], inputs["beta"]
         scale = float(inputs["scale"])
@@ -74,11 +79,13 @@ class SglangKdaChunk(SglangImpl):
             v_work.copy_(v)
             o = mod.chunk_kda(q=q, k=k, v=v_work, g=g, beta=beta, scale=scale, initial_state=pool,
                               initial_state_indices=slots, use_qk_l2norm_in_kernel=True, cu_seqlens=cu)
-            out.copy_(o)
+            out["o"].copy_(o)
+            out["final_state"].copy_(pool.transpose(-1, -2))  # the final states it wrote into the pool, [V, K]
 
         notes = [*self.base_notes(), "state pool V-first [slots, HV, V, K], restored by a timed copy before each "
                  "call (the kernel writes final states in place); v refreshed by a timed copy before each call "
-                 "(the kernel writes o into v's storage); o copied into the bench buffer (timed)"]
+                 "(the kernel writes o into v's storage); o and the pool's final states (transposed to [K, V]) copied "
+                 "into the spec's buffers (timed copy)"]
         return Prepared(fn, {"config": {"chunk_size": 64}, "config_source": "launcher fixed chunk 64; "
                              "fused diagonal/recompute when B*NT*H <= 256 (its heuristic)",
                              "notes": "; ".join(notes)}, relayout=rl.refresh)
