@@ -6,13 +6,14 @@
     qzeros [E, N/2, K/G] uint8 (w4a16_zp; n even = low nibble) or z = 8 (w4a16) -> out [M, top_k, N] bf16
 
 One kernel, the fused-MoE structure of ports/moe/fused_moe.py: grid (expert-sorted slot blocks of block_m, from the
-shared align_block_size routing computed in prepare) x (N tiles).  The K loop steps over packed bytes, so one
-step of BK/2 bytes holds BK weights of one quantization group (BK = min(G, 128): one scale and zero point per
-output column and step, loaded as [BN] vectors).  Each byte's two nibbles are dequantized in registers
-((w4 - z) exact in bf16, times the bf16 scale: one rounding) and multiplied against the even and odd activation
-columns (two hl.dot of K = BK/2, fp32 accumulate), so the int4 weights are read from HBM once and never
-unpacked to memory.  The down GEMM multiplies the router weight in the epilogue.  Weight-bandwidth bound in
-decode (0.5 byte per weight + scales), tensor-core bound in prefill.
+shared align_block_size routing computed in prepare) x (N tiles).  The K loop steps over packed bytes, BK/2 per
+step with BK dividing G (one scale and zero point per output column and step, [BN] vectors prefetched one step
+ahead).  Each step dequantizes the [BN, BK/2] byte tile in registers ((w4 - z) exact in bf16, times the bf16 scale:
+one rounding), interleaves the two nibbles back into k order ([BN, BK]: join + reshape) and does one hl.dot against
+the contiguous [BM, BK] activation slice of the gathered rows (fp32 accumulate).  Both loads are contiguous along K,
+so Triton vectorizes them and pipelines them as asynchronous copies; the int4 weights are read from HBM once and
+never unpacked to memory.  The down GEMM multiplies the router weight in the epilogue.  Weight-bandwidth bound in
+decode (0.5 byte per weight + scales), tensor-core and dequantization bound in prefill (see default_configs).
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ def wna16_moe_gemm(
     out: torch.Tensor,  # [M * top_k, N] bf16, written
     row_div: hl.constexpr,  # a row of slot s: s // row_div (top_k for gate_up, 1 for down)
     group: hl.constexpr,  # G
-    bkh: hl.constexpr,  # packed bytes per K step (BK / 2, BK <= G)
+    bk: hl.constexpr,  # K per step (BK <= G, dividing it: one scale per output column and step)
     has_zp: hl.constexpr,
     apply_weight: hl.constexpr,
     block_m: hl.constexpr,
 ) -> None:
     KH = hl.specialize(qweight.size(1))
+    KG = hl.specialize(scales.size(1))
     N = hl.specialize(out.size(1))
     S = sorted_ids.size(0)
     num_slots = out.size(0)
@@ -59,22 +61,33 @@ def wna16_moe_gemm(
         row = torch.where(valid, slot // row_div, 0)
         wrows = e * N + tile_n.index
         acc = hl.zeros([tile_s, tile_n], dtype=torch.float32)
-        for tile_kh in hl.tile(KH, block_size=bkh):
-            g = (tile_kh.begin * 2) // group
-            packed = qweight[wrows, tile_kh].to(torch.int32)
-            sc = hl.load(scales, [wrows, g])
+        # scales / zero points are [BN] vectors of 2-byte (1-byte) strided elements, too narrow for the pipeliner's
+        # asynchronous copies: each step loads the next step's (the group of K column begin + BK, wrapped to 0 after
+        # the last) so its latency hides behind this step's work instead of stalling it
+        sc = hl.load(scales, [wrows, 0])
+        zrows = wrows // 2
+        zb = hl.load(qzeros, [zrows, 0]).to(torch.int32) if has_zp else sc
+        # the loop runs over packed bytes and the activation columns are derived from it by a product (2 * begin),
+        # not a floor division, so Triton proves both loads contiguous and aligned: 16-byte vector loads that
+        # its pipeliner turns into asynchronous copies (scalar gathers of either operand stall every step)
+        for tile_kh in hl.tile(KH, block_size=bk // 2):
+            g_next = ((tile_kh.begin * 2 + bk) // group) % KG
+            sc_next = hl.load(scales, [wrows, g_next])
+            packed = qweight[wrows, tile_kh].to(torch.int32)  # [BN, BK / 2]
             if has_zp:
-                zb = hl.load(qzeros, [wrows // 2, g]).to(torch.int32)
                 z = (zb >> ((tile_n.index % 2) * 4)) & 0xF
+                zb = hl.load(qzeros, [zrows, g_next]).to(torch.int32)
             else:
                 z = hl.full([tile_n], SYM_ZERO, dtype=torch.int32)
-            # a.dtype is bf16 (the activation / scale dtype); written generically so fp32 runs check the indexing
-            w_lo = (((packed & 0xF) - z[:, None]).to(a.dtype) * sc[:, None]).to(a.dtype)
-            w_hi = (((packed >> 4) - z[:, None]).to(a.dtype) * sc[:, None]).to(a.dtype)
-            a_even = hl.load(a, [row, tile_kh.index * 2], extra_mask=valid[:, None])
-            a_odd = hl.load(a, [row, tile_kh.index * 2 + 1], extra_mask=valid[:, None])
-            acc = hl.dot(a_even, w_lo.T, acc=acc)
-            acc = hl.dot(a_odd, w_hi.T, acc=acc)
+            # (w4 - z) is exact in the activation dtype; times the scale: one rounding, as the reference's fp32
+            # product rounded to bf16.  Low nibble = even k, so stacking (lo, hi) last and flattening restores
+            # k order: one [BN, BK] tile, one dot against a contiguous [BM, BK] activation tile.
+            w_lo = ((packed & 0xF) - z[:, None]).to(a.dtype) * sc[:, None]
+            w_hi = ((packed >> 4) - z[:, None]).to(a.dtype) * sc[:, None]
+            w = hl.join(w_lo.to(a.dtype), w_hi.to(a.dtype)).reshape(tile_n.block_size, bk)
+            x = hl.load(a, [row, tile_kh.begin * 2 + hl.arange(bk)], extra_mask=valid[:, None])  # [BM, BK]
+            acc = hl.dot(x, w.T, acc=acc)
+            sc = sc_next
         if apply_weight:
             wt = hl.load(topk_weights, [torch.where(valid, slot, 0)], extra_mask=valid)
             acc = acc * wt[:, None]
@@ -82,25 +95,40 @@ def wna16_moe_gemm(
 
 
 def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
-    """block_m from tokens per expert (fused_moe's ladder); BN fits N and shrinks until ~2 waves on the SMs in
-    decode (a few experts' weights streamed); K step = the group (<= 128) so scales are per-column vectors."""
-    m, e, top_k = int(dims["M"]), int(dims["E"]), int(dims["top_k"])
+    """block_m from tokens per expert (fused_moe's ladder), then two buckets.
+
+    Decode (block_m <= 32, weight-bandwidth bound): BN fits N and shrinks until ~2 waves on the SMs (a few
+    experts' weights streamed); BK = the group (<= 128), 4 warps, 4 stages.
+
+    Prefill (block_m 64 / 128, tensor-core bound): the dequantized [BN, BK] tile is written to shared memory for
+    the MMA every step, so Triton waits for each step's MMA before the next dequantization; the overlap of one
+    program's MMA with another's dequantization comes from two or more programs per SM.  Hence BK = 64 (the
+    activation ring and the weight tile stay at ~94 KB with 4 stages at BM = 128, BN = 128: two programs fit the
+    228 KB of an SM, where BK = 128 needs 147 KB at 3 stages: one), BN = 128 (activation re-reads per MAC halve
+    against 64; the dequantization per MAC is 1 / BM whatever BN), and 8 warps for BM = 128 (two 64-row
+    warpgroups), 4 for BM = 64.  vLLM's Triton path tiles this regime 64 x 64 x 32, 4 warps."""
+    m, e, top_k, group = int(dims["M"]), int(dims["E"]), int(dims["top_k"]), int(dims["G"])
     k, n, _ = layer_dims(dict(dims))
     bm = default_block_m(m, top_k, e)
-    big = bm >= 64
     blocks = _expected_blocks(m, top_k, e, bm)
-    bn = fill_sms(_fit_block(n, 128 if big else 64, floor=32), 32, lambda b: blocks * ((n + b - 1) // b))
-    return {"wna16_moe_gemm": {"block_m": bm, "block_sizes": [pow2_at_most(bn, n, floor=16)],
-                               "num_warps": 8 if big else 4, "num_stages": 3 if big else 4,
-                               "loop_orders": [[1, 0]]}}
+    if bm >= 64:
+        bn = fill_sms(_fit_block(n, 128, floor=32), 32, lambda b: blocks * ((n + b - 1) // b), per_sm=1)
+        return {"wna16_moe_gemm": {"block_m": bm, "block_k": min(group, 64),
+                                   "block_sizes": [pow2_at_most(bn, n, floor=16)],
+                                   "num_warps": 8 if bm >= 128 else 4, "num_stages": 4, "loop_orders": [[1, 0]]}}
+    bn = fill_sms(_fit_block(n, 64, floor=32), 32, lambda b: blocks * ((n + b - 1) // b))
+    return {"wna16_moe_gemm": {"block_m": bm, "block_k": min(group, 128),
+                               "block_sizes": [pow2_at_most(bn, n, floor=16)],
+                               "num_warps": 4, "num_stages": 4, "loop_orders": [[1, 0]]}}
 
 
 class HelionFusedMoEWNA16(HelionPort):
     kernel: ClassVar[str] = "fused_moe_wna16"
     dtypes: ClassVar[tuple[str, ...] | None] = ("w4a16", ZP)
-    host_keys: ClassVar[tuple[str, ...]] = ("block_m",)
+    host_keys: ClassVar[tuple[str, ...]] = ("block_m", "block_k")
     notes: ClassVar[tuple[str, ...]] = ("routing align_block_size in prepare; int4 dequantized in registers per "
-                                        "K step (two nibble dots), router weight in the epilogue",)
+                                        "K step, nibbles interleaved into one [BN, BK] tile, one dot against the "
+                                        "contiguous [BM, BK] activations; router weight in the epilogue",)
 
     def case_dims(self, case: Case) -> dict[str, Any]:
         p = case.params
@@ -123,12 +151,16 @@ class HelionFusedMoEWNA16(HelionPort):
             raise ValueError(f"bad out {tuple(out.shape)} or group {group} for K={k}")
         has_zp = dtype == ZP
         qz = inputs["qzeros"].reshape(e * n // 2, k // group) if has_zp else qw.reshape(e * n, k // 2)[:1]
-        bm = int(configs["wna16_moe_gemm"]["block_m"])
+        entry = configs["wna16_moe_gemm"]
+        bm = int(entry["block_m"])
+        bk = int(entry.get("block_k", min(group, 128)))
+        if bk < 16 or bk & (bk - 1) or group % bk:
+            raise ValueError(f"block_k {bk} must be a power of two >= 16 dividing the group {group}")
         sorted_ids, expert_ids, _ = align_block_size(ids, e, bm)
         down = p["layer"] == "down"
         return [Launch(wna16_moe_gemm, (a, qw.reshape(e * n, k // 2), sc.reshape(e * n, k // group), qz,
                                         wts.reshape(-1), sorted_ids, expert_ids, out.view(m * top_k, n),
-                                        1 if down else top_k, group, min(group, 128) // 2, has_zp, down, bm))]
+                                        1 if down else top_k, group, bk, has_zp, down, bm))]
 
 
 IMPL = HelionFusedMoEWNA16()
