@@ -63,6 +63,7 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     if reason:
         return {"status": "unavailable", "error": f"unavailable: {reason}"}, []
     seed = case_seed(task["seed"], spec.id, case.model, case.shape_json(), dtype)
+    phases = _Phases(spec.id, case)
     inputs = spec.make_inputs(case, dtype, device, seed)
     out = spec.make_output(inputs, case, dtype)
     ref = spec.reference(inputs, case, dtype)
@@ -84,6 +85,7 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     row["notes"] = info.get("notes")
     check = correctness.check_call(prepared.fn, out, ref, tol)  # first call: JIT compile / autotune
     first_s = time.perf_counter() - t0
+    phases.mark("inputs+reference+prepare+first call")
     row.update(max_abs_err=check.max_abs_err, rel_err=check.rel_err)
     if not check.ok:
         return failed("", check)
@@ -105,6 +107,7 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
                 return failed(what, check)
         row["status"] = "ok"
         return row, []
+    phases.mark("rewrite check")
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     prepared.fn()
@@ -114,7 +117,9 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
 
     if device.type == "cuda":
         dt = timing.time_device([prepared.fn], device, target_s=task["target_s"], use_graph=task["use_graph"])
+        phases.mark(f"device timing ({len(dt.samples_us)} reps)")
         row["eager_us"] = timing.time_eager(prepared.fn, device)
+        phases.mark("eager timing")
     else:  # CPU runs exist for the harness's own tests (interpret mode); wall clock only
         samples = []
         for _ in range(5):
@@ -132,6 +137,8 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
         check = correctness.check_call(fn, o, r, tol)
         if not check.ok:
             return failed(what, check)
+    phases.mark("rechecks")
+    phases.log()
     med = dt.median_us
     row.update(status="ok", median_us=med, p20_us=dt.p20_us, p80_us=dt.p80_us, n_samples=len(dt.samples_us),
                timing_method=dt.method)
@@ -139,6 +146,23 @@ def run_row(spec, impl, case, dtype: str, task: dict[str, Any], device) -> tuple
     row["tflops"] = fl / (med * 1e-6) / 1e12 if fl else None
     row["gbps"] = by / (med * 1e-6) / 1e9 if by else None
     return row, dt.samples_us
+
+
+class _Phases:
+    """Wall seconds of a row's phases, written to the worker log (stderr): where a sweep's time goes."""
+
+    def __init__(self, kernel: str, case) -> None:
+        self.what = f"{kernel} {case.model} {case.shape_json()}"
+        self.last = time.perf_counter()
+        self.parts: list[str] = []
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.parts.append(f"{name} {now - self.last:.2f}")
+        self.last = now
+
+    def log(self) -> None:
+        print(f"row phases (s): {self.what}: " + ", ".join(self.parts), file=sys.stderr, flush=True)
 
 
 def _rechecks(spec, impl, case, dtype, task, device, seed, prepared, out, inputs):

@@ -41,6 +41,8 @@ def test_good_impl_is_ok_with_timing_and_samples(fake_env, tmp_path):
         assert json.loads(r["config"]) == {"BLOCK": 64}
     assert len(read_samples(run_dir)) == 2
     assert runner.versions == {"fakeup": "1.2.3"}
+    log = (run_dir / "logs" / "fake_scale__good.log").read_text()  # where each row's time went
+    assert log.count("row phases (s): fake_scale test") == 2 and "rewrite check" in log and "rechecks" in log
 
 
 @pytest.mark.parametrize("impl,needle", [
