@@ -21,7 +21,8 @@ Passes per row: 2 + the search passes, which stop as soon as the threshold is ex
 a row without top-k or top-p skips that search).  With F = 8 pivots each search pass shrinks the candidate count
 ~9x; emulated on N(0, 3^2) logits at V = 256k (24 rows, k <= 200, p in [0.5, 0.99]): 5.5 passes per top-k row, 7.5
 per top-p row, 8.1 with both (~7 on the spec's mix; the bisection this replaces made ~67).  Ties at a threshold
-value are all kept (the reference keeps exactly k in sort order): as before, not in the spec's random fp32 domain.
+value are all kept (as vLLM's torch reference keeps them at the k-th value); the spec's inputs never split a tie
+at either boundary.  Masses are fp32 sums (as vLLM's): the spec keeps p far from every preceding mass.
 """
 
 from __future__ import annotations
