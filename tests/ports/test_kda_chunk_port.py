@@ -5,12 +5,12 @@ port on a partial V block (same walk, one token at a time)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ports.triton_interp import run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -59,9 +59,7 @@ def _interpret_main() -> None:
 
 @pytest.mark.slow
 def test_generated_triton_in_the_cpu_interpreter() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "HELION_INTERPRET"} | {"TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, __file__], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_in_triton_interpreter(__file__)
 
 
 if __name__ == "__main__":
