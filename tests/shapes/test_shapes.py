@@ -18,10 +18,12 @@ from harness.shapes import SHAPES_DIR, ModelShapes, ShapeError, available_models
 EXPECTED_MODELS = {
     "deepseek-v3",
     "gemma3-27b",
+    "grok-2",
     "kimi-k2",
     "kimi-linear-48b-a3b",
     "llama4-maverick",
     "llama4-scout",
+    "longcat-flash-chat",
     "mamba2-2.7b",
     "mistral-large-3",
     "qwen3-235b-a22b",
@@ -120,6 +122,11 @@ def test_attention_heads_split_over_tp(model: ModelShapes) -> None:
         ("llama4-scout", {"moe.num_experts": 16, "moe.num_shared_experts": 1}),
         ("gemma3-27b", {"hidden_size": 5376, "attention.sliding_window": 1024, "tp": 1}),
         ("mamba2-2.7b", {"ssm.nheads": 80, "ssm.headdim": 64, "ssm.d_state": 128, "tp": 1}),
+        # the two models that feed zero_experts_identity (row 45) and moe_router (row 83)
+        ("longcat-flash-chat", {"moe.num_experts": 512, "moe.num_zero_experts": 256, "moe.top_k": 12,
+                                "moe.intermediate_size": 2048, "hidden_size": 6144}),
+        ("grok-2", {"moe.num_experts": 8, "moe.top_k": 2, "moe.intermediate_size": 16384,
+                    "moe.router_logit_softcapping": 30.0, "hidden_size": 8192}),
     ],
 )
 def test_spot_values(name: str, expected: dict[str, Any]) -> None:

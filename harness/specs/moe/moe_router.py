@@ -17,9 +17,9 @@ Inputs: x and Wr give logits of std ~4 (the cap bends the largest by ~1%); token
 (top_k+1)-th logits are within 0.05 are redrawn, so the top-k set is unambiguous at the kernels' precision (the
 tensor-core path runs its fp32 dot in TF32: ~1e-3 absolute logit error at this scale).
 
-Cases: models whose shape file gives `moe.router_logit_softcapping` (Grok-1: H 6144, E 8, top-2, cap 30); none of
-the current shape files does, so cases() is empty for them.  check_cases() covers both kernels (T < 512 with
-E = 8 runs the CUDA-core kernel, T >= 512 the tensor-core one).
+Cases: models whose shape file gives `moe.router_logit_softcapping` (shapes/grok-2.yaml: H 8192, E 8, top-2, cap
+30; Grok-1's router is the same with H 6144, but its HF configs carry no such key).  check_cases() covers both
+kernels (T < 512 with E = 8 runs the CUDA-core kernel, T >= 512 the tensor-core one).
 """
 
 from __future__ import annotations

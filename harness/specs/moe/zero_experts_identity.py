@@ -12,8 +12,8 @@ router weights).  out [T, H] bf16 (the launcher returns a new tensor in x's dtyp
 kernel's BLOCK_SIZE 256: the launcher's grid covers T * (H // 256) blocks, so a tail would stay unwritten
 (invalid_reason says so).
 
-Cases: models whose shape file lists `moe.num_zero_experts` (none of the current shape files: LongCat-Flash has
-512 routed + 256 zero experts); every decode and prefill token count, H = hidden_size.
+Cases: models whose shape file lists `moe.num_zero_experts` (shapes/longcat-flash-chat.yaml: 512 routed + 256
+zero experts, top-12, H 6144); every decode and prefill token count, H = hidden_size.
 """
 
 from __future__ import annotations
