@@ -10,6 +10,7 @@ import torch
 from harness.correctness import check_call
 from harness.spec import Case
 from ports.quantization import awq_gemm as mod
+from tests.ports.triton_interp import run_in_triton_interpreter
 
 CASES = [({"M": 5, "K": 512, "N": 40, "G": 64, "layer": "t"}, 128),
          ({"M": 1, "K": 384, "N": 24, "G": 128, "layer": "t"}, 128)]
@@ -82,16 +83,6 @@ NCHECKS = 2
 
 @pytest.mark.slow
 def test_generated_triton_in_triton_interpreter() -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent.parent
-    env = {k: v for k, v in os.environ.items() if k != "HELION_INTERPRET"}
-    env["TRITON_INTERPRET"] = "1"
     code = f"from {__name__} import _triton_interpret_check as f; raise SystemExit(1 if f() else 0)"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert proc.stdout.count("ok ") == NCHECKS, proc.stdout
+    stdout = run_in_triton_interpreter("-c", code)
+    assert stdout.count("ok ") == NCHECKS, stdout

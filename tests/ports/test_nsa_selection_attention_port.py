@@ -5,12 +5,12 @@ interpreter mishandles bf16 casts), and the per-token path is compiled to an sm_
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ports.triton_interp import run_as_script, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -60,8 +60,6 @@ def _interpret_main() -> None:
 
 @pytest.mark.slow
 def test_generated_triton_in_the_cpu_interpreter() -> None:
-    from tests.ports.triton_interp import run_in_triton_interpreter  # not at the top: this file runs as a script
-
     run_in_triton_interpreter(__file__)
 
 
@@ -90,11 +88,8 @@ def _sm90_main() -> None:
 
 @pytest.mark.slow
 def test_both_paths_compile_for_sm90() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("HELION_INTERPRET", "TRITON_INTERPRET")}
-    proc = subprocess.run([sys.executable, __file__, "--sm90"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert proc.stdout.count("ok ") == 4, proc.stdout
+    stdout = run_as_script(__file__, "--sm90")
+    assert stdout.count("ok ") == 4, stdout
 
 
 if __name__ == "__main__":

@@ -9,14 +9,9 @@ spec's buffer layout), so they are called here on buffers laid out as the specs 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.ports.triton_interp import run_in_triton_interpreter
 
 SCRIPT = r'''
 import torch, helion
@@ -84,9 +79,5 @@ print("all ok")
 
 @pytest.mark.slow
 def test_quant_kernels_in_triton_interpreter() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "HELION_INTERPRET"}
-    env["TRITON_INTERPRET"] = "1"
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0 and "all ok" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stdout = run_in_triton_interpreter("-c", SCRIPT)
+    assert "all ok" in stdout, stdout[-3000:]

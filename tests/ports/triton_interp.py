@@ -1,5 +1,6 @@
-"""Run a port test file as a script under Triton's CPU interpreter: the generated Triton code with real tiles
-(partial tiles, masks, index math), which Helion's eager interpret mode never executes."""
+"""Run a port test file as a script in a fresh process: under Triton's CPU interpreter (the generated Triton code
+with real tiles: partial tiles, masks, index math, which Helion's eager interpret mode never executes), or
+compiled for a real GPU target (sm_90 cubins) with both interpret modes off."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_in_triton_interpreter(path: str, *args: str, timeout: float = 600) -> str:
-    """Run `python path args...` with TRITON_INTERPRET=1 and without HELION_INTERPRET; fail with its output's
-    tail unless it exits 0. Returns its stdout."""
-    env = {k: v for k, v in os.environ.items() if k != "HELION_INTERPRET"} | {"TRITON_INTERPRET": "1"}
+def run_as_script(*argv: str, triton_interpret: bool = False, timeout: float = 600) -> str:
+    """Run `python argv...` (a script path and its arguments, or `-c code`) without HELION_INTERPRET (and with
+    TRITON_INTERPRET=1 only if asked); fail with its output's tail unless it exits 0. Returns its stdout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HELION_INTERPRET", "TRITON_INTERPRET")}
+    if triton_interpret:
+        env["TRITON_INTERPRET"] = "1"
     # the script imports this repo's packages (tests.ports too) before it can fix sys.path itself
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, path, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
+
+
+def run_in_triton_interpreter(*argv: str, timeout: float = 600) -> str:
+    """`run_as_script` under Triton's CPU interpreter."""
+    return run_as_script(*argv, triton_interpret=True, timeout=timeout)
