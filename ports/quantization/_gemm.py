@@ -45,10 +45,10 @@ def split_block(k: int, unit: int, tiles: int, m: int, n: int, w_bytes: float, a
     return unit * math.ceil(units / splits)
 
 
-def wave_block_n(m: int, n: int, sms: int) -> int:
-    """BN of a 128-row prefill tile: the widest of 256 / 128 / 64 whose grid wastes < 25 % of its last wave
-    (256 only with >= 2 waves: its tiles are the most efficient but the fewest); 128 if none does."""
-    for bn in (256, 128, 64):
+def wave_block_n(m: int, n: int, sms: int, widest: int = 256) -> int:
+    """BN of a 128-row prefill tile: the widest of 256 / 128 / 64 (at most `widest`) whose grid wastes < 25 % of
+    its last wave (256 only with >= 2 waves: its tiles are the most efficient but the fewest); 128 if none does."""
+    for bn in (b for b in (256, 128, 64) if b <= widest):
         tiles = math.ceil(m / 128) * math.ceil(n / bn)
         if bn == 256 and tiles < 2 * sms:
             continue

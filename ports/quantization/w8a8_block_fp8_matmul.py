@@ -91,7 +91,7 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
 
     M <= 64 (decode): the smallest row tile covering M (>= 16), BN halved from 128 (down to 32) until the grid
     has ~one program per SM, 4 warps, 5 stages (5 x (BM + BN) x 128 B of fp8 tiles in shared memory); M <= 128:
-    64 x 128, 4 warps, 4 stages.  Larger M: 128-row tiles, BN by `wave_block_n`, 8 warps, 4 stages (3 for 256),
+    64 x 128, 4 warps, 4 stages.  Larger M: 128-row tiles, BN by `wave_block_n` up to 128, 8 warps, 4 stages,
     grouped program order (l2_groupings 8) so the programs sharing an A row block run together.  Split-K
     (`split_block`) wherever the tiles cannot give 2 programs per SM (the MLA projections' N = 576 / 1536)."""
     sms = sm_count()
@@ -103,8 +103,11 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
         bm, bn = 64, pow2_at_most(128, n, floor=32)
         cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 4, "l2_groupings": [8]}
     else:
-        bm, bn = 128, wave_block_n(m, n, sms)
-        cfg = {"block_sizes": [bm, bn], "num_warps": 8, "num_stages": 3 if bn == 256 else 4, "l2_groupings": [8]}
+        # never 256 wide: the per-step scale fold keeps the dot's result and the accumulator live together
+        # (2 x 128 fp32 registers a thread at 128 x 256 / 8 warps); on the H200 those tiles ran at 270 TFLOP/s
+        # where 128 x 128 ran at 580-640 (results/h200/20261203T140413Z-all-e3e4d75e)
+        bm, bn = 128, wave_block_n(m, n, sms, widest=128)
+        cfg = {"block_sizes": [bm, bn], "num_warps": 8, "num_stages": 4, "l2_groupings": [8]}
     return {"k_chunk": split_block(k, 128, math.ceil(m / bm) * math.ceil(n / bn), m, n, 1.0, 1.0), **cfg}
 
 

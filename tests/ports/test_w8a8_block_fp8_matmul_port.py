@@ -87,3 +87,13 @@ def test_generated_triton_in_triton_interpreter() -> None:
     code = f"from {__name__} import _triton_interpret_check as f; raise SystemExit(1 if f() else 0)"
     stdout = run_in_triton_interpreter("-c", code)
     assert stdout.count("ok ") == NCHECKS, stdout
+
+
+@pytest.mark.parametrize(("m", "n", "k"),
+                         [(2048, 7168, 2304), (2048, 9216, 2304), (2048, 4608, 7168), (512, 576, 7168)])
+def test_prefill_tiles_at_most_128_wide(m: int, n: int, k: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefill tiles stay <= 128 columns: the scale fold per K step holds the dot result and the accumulator at
+    once, which a 128 x 256 tile over 8 warps cannot keep in registers (2 x 128 fp32 a thread)."""
+    monkeypatch.setattr(mod, "sm_count", lambda: 132)
+    bm, bn = mod.mm_config(m, n, k)["block_sizes"]
+    assert bm == 128 and bn <= 128
