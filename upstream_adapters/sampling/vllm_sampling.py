@@ -76,7 +76,10 @@ class VllmTokenLogprobs(UpstreamImpl):
             out.copy_(launcher(logits, ids))
 
         return Prepared(fn, {"config": {"BLOCK_SIZE": 1024}, "config_source": "launcher constant",
-                             "notes": self.notes("compute_token_logprobs; result copied into the spec's buffer")})
+                             "notes": self.notes("compute_token_logprobs; result copied into the spec's buffer; "
+                                                 "grid (B,): one program a row reads the vocabulary twice in "
+                                                 "serial 1024-wide steps (max, then sum of exp), so at small B "
+                                                 "most SMs idle")})
 
 
 class VllmGumbelSample(UpstreamImpl):
@@ -142,7 +145,10 @@ class VllmTopKTopP(UpstreamImpl):
         return Prepared(fn, {"config": "launcher (monolithic kernel + split top-p pipeline for small batches)",
                              "config_source": "launcher heuristic",
                              "notes": self.notes(f"apply_top_k_top_p_triton on a copy of the logits, mask_value="
-                                                 f"{FILTERED:g}, has_topp_only_rows=True")})
+                                                 f"{FILTERED:g}, has_topp_only_rows=True; the top-p pivot "
+                                                 f"bisection stops after 18 steps and keeps the midpoint (Qrita "
+                                                 f"search cap), so tail tokens whose probability lies within "
+                                                 f"that last interval can flip")})
 
 
 IMPLS = [VllmTemperature(), VllmMinP(), VllmTokenLogprobs(), VllmGumbelSample(), VllmPenalties(), VllmTopKTopP()]
