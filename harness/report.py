@@ -1044,11 +1044,23 @@ def _html(ctx: _Context) -> str:
 # ------------------------------------------------------------------------------------------------------- cli
 
 
+def _row_key(row: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(row.get(k, "")) for k in ("kernel", "impl", "model", "shape", "dtype"))
+
+
 def _headline(runs: Sequence[Path], allow_incomplete: bool) -> str:
+    """Rows of several runs, each (kernel, impl, model, shape, dtype) taken from the newest run measuring it (by
+    the runs' recorded start, ties: the later one given), so a re-measured port replaces its older rows whatever
+    the order the runs are named in."""
+    loaded = [results.read_run(run, allow_incomplete=allow_incomplete) for run in runs]
+    order = sorted(range(len(loaded)), key=lambda i: (str(loaded[i][2].get("date", "")), i), reverse=True)
+    seen: set[tuple[str, ...]] = set()
     groups: list[Group] = []
-    for run in runs:
-        rows, _s, meta = results.read_run(run, allow_incomplete=allow_incomplete)
-        groups += build_groups(rows, meta)
+    for i in order:
+        rows, _s, meta = loaded[i]
+        fresh = [r for r in rows if _row_key(r) not in seen]
+        seen.update(_row_key(r) for r in rows)
+        groups += build_groups(fresh, meta)
     return headline_markdown(speedup_frame(groups))
 
 
@@ -1058,8 +1070,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("run", type=Path, nargs="*", help="run folder (results/<gpu>/<run-id>); several with --headline")
     ap.add_argument("--all", action="store_true", help="rebuild the report of every run under results/")
     ap.add_argument("--headline", action="store_true", help="print, per category, a markdown table of each kernel "
-                    "vs the best upstream (n shapes, geomean, min, share below 1.0x) over the given runs; "
-                    "writes nothing")
+                    "vs the best upstream (n shapes, geomean, min, share below 1.0x) over the given runs (a row "
+                    "measured by several: the newest run's); writes nothing")
     ap.add_argument("--against", type=Path, metavar="BASE", help="baseline run: add the regression table and "
                     "before/after plots (recorded in the run, so a rebuild reproduces it)")
     ap.add_argument("--no-against", action="store_true", help="drop a recorded --against base")

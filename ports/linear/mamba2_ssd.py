@@ -59,7 +59,7 @@ def ssd_state_kernel(
     bm: torch.Tensor,  # [b, T, G, N]
     d_in: torch.Tensor,  # [b, T, H] fp32
     a_cum: torch.Tensor,  # [b, T, H] fp32
-    s_start: torch.Tensor,  # [b, NC, H, P, N] fp32, written: state at each chunk start
+    states: torch.Tensor,  # [b, NC, H, P, N] fp32, written: slot c + 1 <- chunk c's own state (c < NC - 1)
     chunk: int,
 ) -> None:
     B_, T, H, P = x.size(0), x.size(1), x.size(2), x.size(3)
@@ -68,23 +68,43 @@ def ssd_state_kernel(
     block_p = hl.register_block_size(P)
     block_n = hl.register_block_size(bm.size(3))
     block_q = hl.register_block_size(Q)
-    for tile_p, tile_n, tile_h, tile_b in hl.tile([P, bm.size(3), H, B_], block_size=[block_p, block_n, 1, 1]):
+    # every chunk but the last (whose state no output needs); those are all full, T > Q here
+    for tile_p, tile_n, tile_c, tile_h, tile_b in hl.tile(
+        [P, bm.size(3), T - Q, H, B_], block_size=[block_p, block_n, Q, 1, 1]
+    ):
         i_h = tile_h.begin
         i_b = tile_b.begin
-        s = hl.zeros([tile_p, tile_n], dtype=torch.float32)
-        for tile_c in hl.tile(T, block_size=Q):
-            s_start[i_b, tile_c.id, i_h, tile_p, tile_n] = s
-            a_last = a_cum[i_b, min(tile_c.begin + Q, T) - 1, i_h]
-            acc = hl.zeros([tile_p, tile_n], dtype=torch.float32)
-            for tile_q in hl.tile(Q, block_size=block_q):
-                pos = tile_c.begin + tile_q.index
-                pos_in = torch.where(pos < T, pos, T - 1)
-                wgt = d_in[i_b, pos_in, i_h] * torch.exp(a_last - a_cum[i_b, pos_in, i_h])
-                wgt = torch.where(pos < T, wgt, 0.0)  # [BQ]
-                xs = x[i_b, pos_in, i_h, tile_p]  # [BQ, BP]
-                bs = (bm[i_b, pos_in, i_h // group, tile_n].to(torch.float32) * wgt[:, None]).to(x.dtype)
-                acc = hl.dot(xs.T, bs, acc=acc)
-            s = s * torch.exp(a_last) + acc
+        a_last = a_cum[i_b, tile_c.begin + Q - 1, i_h]
+        acc = hl.zeros([tile_p, tile_n], dtype=torch.float32)
+        for tile_q in hl.tile(Q, block_size=block_q):
+            pos = tile_c.begin + tile_q.index
+            pos_in = torch.where(tile_q.index < Q, pos, tile_c.begin)  # a block_q not dividing Q
+            wgt = d_in[i_b, pos_in, i_h] * torch.exp(a_last - a_cum[i_b, pos_in, i_h])
+            wgt = torch.where(tile_q.index < Q, wgt, 0.0)  # [BQ]
+            xs = x[i_b, pos_in, i_h, tile_p]  # [BQ, BP]
+            bs = (bm[i_b, pos_in, i_h // group, tile_n].to(torch.float32) * wgt[:, None]).to(x.dtype)
+            acc = hl.dot(xs.T, bs, acc=acc)
+        states[i_b, tile_c.id + 1, i_h, tile_p, tile_n] = acc
+
+
+@helion.kernel(static_shapes=False)
+def ssd_state_passing_kernel(
+    a_cum: torch.Tensor,  # [b, T, H] fp32
+    states: torch.Tensor,  # [b, NC, H, P * N] fp32: chunk states (slots 1..NC-1), rewritten as chunk start states
+    chunk: int,
+) -> None:
+    B_, NC, H, M = states.size(0), states.size(1), states.size(2), states.size(3)
+    Q = hl.specialize(chunk)
+    for tile_m, tile_h, tile_b in hl.tile([M, H, B_], block_size=[None, 1, 1]):
+        i_h = tile_h.begin
+        i_b = tile_b.begin
+        s = hl.zeros([tile_m], dtype=torch.float32)
+        states[i_b, 0, i_h, tile_m] = s
+        for tile_c in hl.tile(1, NC, block_size=1):
+            c = tile_c.begin
+            # start of chunk c = start of chunk c - 1 decayed over that chunk, plus its own state
+            s = s * torch.exp(a_cum[i_b, c * Q - 1, i_h]) + states[i_b, c, i_h, tile_m]
+            states[i_b, c, i_h, tile_m] = s
 
 
 @helion.kernel(static_shapes=False)

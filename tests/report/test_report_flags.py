@@ -60,6 +60,21 @@ def test_headline_cli_prints_a_table_per_category(tmp_path: Path, capsys: pytest
     assert sorted(p.name for p in a.iterdir()) == before  # prints only
 
 
+def test_headline_takes_each_row_from_the_newest_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old_meta, new_meta = copy.deepcopy(METADATA), copy.deepcopy(METADATA)
+    new_meta["date"] = "2026-11-27T03:00:00Z"  # a day after METADATA's
+    old = write_run(tmp_path / "z-old", [_spec("helion", 1, 50.0), _spec("vllm", 1, 100.0),
+                                         _spec("helion", 64, 50.0), _spec("vllm", 64, 40.0)],
+                    seed=0, spread=0.0, metadata=old_meta)
+    new = write_run(tmp_path / "a-new", [_spec("helion", 1, 25.0), _spec("vllm", 1, 100.0)],
+                    seed=0, spread=0.0, metadata=new_meta)
+    for argv in ([str(old), str(new)], [str(new), str(old)]):
+        assert report.main(["--headline", *argv]) == 0
+        out = capsys.readouterr().out
+        # M=1 from the newer run only (100 / 25 = 4.0, not also the older 2.0); M=64 still from the older run
+        assert "| fused_moe | 2 | 1.79× | 0.80× | 50 % |" in out, out  # geomean(4.0, 0.8)
+
+
 def test_speedup_above_10x_is_flagged(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", [_spec("helion", 1, 10.0), _spec("vllm", 1, 150.0),
                                        _spec("helion", 64, 50.0), _spec("vllm", 64, 60.0)], seed=0, spread=0.0)
