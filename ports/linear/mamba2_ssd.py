@@ -7,15 +7,23 @@ Per sequence, head h (group g = h // (H / G)), state S [P, N] from zero, Q-token
     d_t = softplus(dt_t + dt_bias_h);  S_t = exp(d_t A_h) S_{t-1} + d_t x_t B_t^T;  y_t = S_t C_t + D_h x_t
     x [b, T, H, P]; dt [b, T, H]; A, D, dt_bias [H] fp32; B, C [b, T, G, N] -> y [b, T, H, P]
 
-Three launches (mamba_ssm runs five: cumsum, bmm C B^T, chunk state, state passing, chunk scan):
+Four launches (mamba_ssm runs five: cumsum, bmm C B^T, chunk state, state passing, chunk scan):
   1. per (head, chunk): d and the chunk-local cumsum a of d A (fp32 scratch [b, T, H], tiny),
-  2. chunk states fused with state passing: one program per (P block, N block, head, sequence) walks the chunks,
-     the chunk's x^T (B w) as tensor-core dots over Q sub-blocks, S <- exp(a_last) S + that, and stores each chunk's
-     start state (fp32): the per-chunk states never round-trip through memory,
-  3. chunk scan per (P block, head, row block, sequence): exp(a_i) C_i S_start^T, the intra-chunk
+  2. chunk states, every chunk in parallel: one program per (P block, N block, chunk, head, sequence) computes the
+     chunk's own state x^T (B w), w_s = d_s exp(a_last - a_s), as tensor-core dots over Q sub-blocks (fp32
+     accumulation) into an fp32 scratch [b, NC, H, P, N], chunk c's state in slot c + 1.  The last chunk's state
+     feeds no output, so the grid covers chunks 0..NC-2 (all full),
+  3. state passing, serial over the chunks but elementwise (memory-bound): one program per ([P N] slice, head,
+     sequence) rewrites the scratch in place into chunk start states, S_0 = 0, S_c = exp(a_last[c-1]) S_{c-1} +
+     slot c.  (A single fused launch that walked the chunks doing the dots serially left few programs and NC
+     dependent heavy steps each: 0.67x of mamba_ssm at mamba2-2.7b T=2048.)  Launches 2 and 3 are skipped when
+     a sequence is one chunk (the scratch is then zeros),
+  4. chunk scan per (P block, head, row block, sequence): exp(a_i) C_i S_start^T, the intra-chunk
      (C B^T) * exp(a_i - a_s) d_s (causal) times x over the chunk's column blocks, plus D x; bf16 dot operands,
      fp32 accumulation.
-The row block of launch 3 divides Q (host key `block_m`); the chunk Q is the case's (`chunk` host key).
+The row block of launch 4 divides Q (host key `block_m`); the chunk Q is the case's (`chunk` host key).  Sequences
+are the batch rows (the spec's vLLM/SGLang varlen layouts are reshaped to [b, T] by their adapters), so no chunk
+spans two sequences.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.spec import Case, Inputs, Outputs
-from ports._port import Configs, HelionPort, Launch, check_main, pow2_at_most, sm_count
+from ports._port import Configs, HelionPort, Launch, check_main, fill_sms, pow2_at_most
 
 
 @helion.kernel(static_shapes=False)
@@ -102,8 +110,9 @@ def ssd_state_passing_kernel(
         states[i_b, 0, i_h, tile_m] = s
         for tile_c in hl.tile(1, NC, block_size=1):
             c = tile_c.begin
-            # start of chunk c = start of chunk c - 1 decayed over that chunk, plus its own state
-            s = s * torch.exp(a_cum[i_b, c * Q - 1, i_h]) + states[i_b, c, i_h, tile_m]
+            own = states[i_b, c, i_h, tile_m]  # loaded first: in flight together with the decay's load
+            # start of chunk c = start of chunk c - 1 decayed over that chunk, plus chunk c - 1's own state
+            s = s * torch.exp(a_cum[i_b, c * Q - 1, i_h]) + own
             states[i_b, c, i_h, tile_m] = s
 
 
@@ -156,23 +165,29 @@ class HelionMamba2SSD(HelionPort):
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
     host_keys: ClassVar[tuple[str, ...]] = ("chunk", "block_m")
     notes: ClassVar[tuple[str, ...]] = (
-        "3 launches: softplus + chunk cumsum; chunk states fused with state passing (per-chunk states stay in "
-        "registers); chunk scan with C B^T fused (fp32 accumulation)",
+        "4 launches: softplus + chunk cumsum; chunk states (all chunks in parallel); state passing (serial over "
+        "chunks, elementwise, in place); chunk scan with C B^T fused (fp32 accumulation)",
     )
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
         b, t, h, p, n = (int(dims[x]) for x in ("batch", "T", "H", "P", "N"))
         q = int(dims["chunk"])
         bq = pow2_at_most(64, q)
-        # sequential state kernel: [32, 64] state blocks, P block 16 when heads x sequences leave SMs idle
-        bn_state = pow2_at_most(64, n, floor=16)
-        blocks = b * h * -(-n // bn_state)
-        bp_state = pow2_at_most(32 if blocks * -(-p // 32) >= sm_count() else 16, p, floor=16)
+        # chunk states: one [64, 128] tile per (chunk, head) as mamba_ssm's dstate-128 configs, split while the
+        # grid (all chunks but the last) leaves SMs idle
+        states = max(1, -(-t // q) - 1) * h * b
+        bp_state = pow2_at_most(64, p, floor=16)
+        bn_state = fill_sms(pow2_at_most(128, n, floor=16), 64, lambda bn: states * -(-p // bp_state) * -(-n // bn),
+                            per_sm=4)
+        bp_state = fill_sms(bp_state, 32, lambda bp: states * -(-p // bp) * -(-n // bn_state), per_sm=4)
+        # state passing: memory-bound, serial over chunks; 1024-element [P N] slices unless the grid is small
+        bm_pass = fill_sms(pow2_at_most(1024, p * n, floor=128), 128, lambda bs: -(-(p * n) // bs) * h * b, per_sm=4)
         bm = min(64, q)
         bp_scan = pow2_at_most(64, p, floor=16)
         return {
             "ssd_cumsum_kernel": {"chunk": q, "num_warps": 4, "num_stages": 1},
             "ssd_state_kernel": {"chunk": q, "block_sizes": [bp_state, bn_state, bq], "num_warps": 4, "num_stages": 2},
+            "ssd_state_passing_kernel": {"chunk": q, "block_sizes": [bm_pass], "num_warps": 4, "num_stages": 1},
             "ssd_scan_kernel": {"chunk": q, "block_m": bm, "block_sizes": [bp_scan, bq],
                                 "num_warps": 4 if bm * bp_scan <= 4096 else 8, "num_stages": 2},
         }
@@ -182,18 +197,24 @@ class HelionMamba2SSD(HelionPort):
         x, dt = inputs["x"], inputs["dt"]
         b, t, h, p = x.shape
         n = inputs["B"].shape[3]
-        q = int(configs["ssd_state_kernel"].get("chunk", inputs["chunk_size"]))
+        q = int(configs["ssd_scan_kernel"].get("chunk", inputs["chunk_size"]))
         bm = int(configs["ssd_scan_kernel"].get("block_m", min(64, q)))
-        if any(int(configs[k].get("chunk", q)) != q for k in ("ssd_cumsum_kernel", "ssd_scan_kernel")) or q % bm:
+        chunked = ("ssd_cumsum_kernel", "ssd_state_kernel", "ssd_state_passing_kernel")
+        if any(int(configs[k].get("chunk", q)) != q for k in chunked if k in configs) or q % bm:
             raise ValueError(f"mamba2_ssd port: one chunk for all launches and block_m dividing it ({configs})")
+        nc = math.ceil(t / q)
         d = torch.empty((b, t, h), dtype=torch.float32, device=x.device)
         a_cum = torch.empty_like(d)
-        s_start = torch.empty((b, math.ceil(t / q), h, p, n), dtype=torch.float32, device=x.device)
-        return [
-            Launch(ssd_cumsum_kernel, (dt, inputs["dt_bias"], inputs["A"], d, a_cum, q)),
-            Launch(ssd_state_kernel, (x, inputs["B"], d, a_cum, s_start, q)),
-            Launch(ssd_scan_kernel, (x, inputs["B"], inputs["C"], d, a_cum, s_start, inputs["D"], out, q, bm)),
-        ]
+        # chunk start states; with a single chunk it is all zeros and nothing writes it
+        s_start = (torch.zeros if nc == 1 else torch.empty)((b, nc, h, p, n), dtype=torch.float32, device=x.device)
+        steps = [Launch(ssd_cumsum_kernel, (dt, inputs["dt_bias"], inputs["A"], d, a_cum, q))]
+        if nc > 1:
+            steps += [
+                Launch(ssd_state_kernel, (x, inputs["B"], d, a_cum, s_start, q)),
+                Launch(ssd_state_passing_kernel, (a_cum, s_start.view(b, nc, h, p * n), q)),
+            ]
+        steps.append(Launch(ssd_scan_kernel, (x, inputs["B"], inputs["C"], d, a_cum, s_start, inputs["D"], out, q, bm)))
+        return steps
 
 
 IMPL = HelionMamba2SSD()
