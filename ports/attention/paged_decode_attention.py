@@ -15,8 +15,17 @@ Flash-decoding in two launches when one program per (sequence, KV head) would le
 * `paged_decode_reduce` grid (B * Hq rows): max over the S LSEs, exp2 weights (empty splits weigh 0), one
   fp32 weighted sum, one rounding.
 
-KV traffic is the floor (2 * sum(seq_lens) * Hkv * D * elt); S comes from default_configs (a host value) so
-B * Hkv * S programs cover ~4 waves of SMs, each split keeping >= 256 tokens.
+KV traffic is the floor (2 * sum(seq_lens) * Hkv * D * elt).  Sizing (default_configs), reasoned from the sm_90
+compile (ptxas, 4 warps): a split program holds ~240 registers, so two are resident per SM, and the stream is
+latency-bound, so what counts is the K/V bytes each program keeps in flight:
+* num_stages 5: the block-table load feeding the K/V gather takes a pipeline stage of its own, so 3 or 4 stages
+  leave K/V one buffer (each step waits for every copy before its dots: load and compute never overlap; the H200
+  row at 3 stages read 49 % of the HBM ceiling at B=32, Hkv=1, L=8K); 5 gives two 32 KB K+V buffers (BLOCK_N 64
+  at D 128, 32 at D 256), the next tile streaming during this tile's dots, 72 KB of shared memory a program.
+* S, a power of two near 4 programs per SM (two resident rounds, so one program's restart, three dependent
+  loads, overlaps the other's stream), each split >= 128 tokens (two tiles, both issued by the pipeline
+  prologue), S <= 128: with power-of-two L the splits are whole 64-token tiles; the reduce takes S <= 64 in one
+  tile.
 """
 
 from __future__ import annotations
@@ -109,22 +118,25 @@ def paged_decode_reduce(
 
 
 def num_splits(b: int, hkv: int, seq_len: int, sms: int) -> int:
-    """Splits per (sequence, KV head): ~4 waves of programs over the SMs, each split >= 256 tokens, <= 256."""
+    """Splits per (sequence, KV head): the power of two at most ~4 programs per SM (B * Hkv * S; two resident per
+    SM, two rounds), each split >= 128 tokens, at most 128 (B=32, Hkv=1: 16 splits of 512 tokens)."""
     want = -(-4 * sms // max(1, b * hkv))
-    return max(1, min(want, -(-seq_len // 256), 256))
+    cap = max(1, min(want, seq_len // 128, 128))
+    return 1 << (cap.bit_length() - 1)
 
 
 def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
     b, hkv, hq, d, seq = (int(dims[k]) for k in ("B", "Hkv", "Hq", "D", "L"))
     g = max(1, hq // hkv)
     bg = pow2_at_most(64, g, floor=16)  # tensor-core M >= 16; heads beyond G masked
-    bn = 64 if d <= 128 else 32
+    bn = 64 if d <= 128 else 32  # one K+V tile = 32 KB at bf16 for D 128 and 256
     splits = num_splits(b, hkv, seq, sm_count())
     cfgs: Configs = {
-        "paged_decode_split": {"num_splits": splits, "block_sizes": [bg, bn], "num_warps": 4, "num_stages": 3},
+        # num_stages 5: two K/V buffers (the block-table load takes a stage of its own; see the docstring)
+        "paged_decode_split": {"num_splits": splits, "block_sizes": [bg, bn], "num_warps": 4, "num_stages": 5},
     }
     if splits > 1:
-        bs = pow2_at_most(16, splits)
+        bs = pow2_at_most(64, splits)  # every split in one tile (S <= 64): one pass of loads per reduce loop
         cfgs["paged_decode_reduce"] = {"block_sizes": [1, bs, bs], "num_warps": 4}
     return cfgs
 
