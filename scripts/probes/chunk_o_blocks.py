@@ -1,7 +1,7 @@
 """GPU probe (run on a GPU from the repo root): which V block sizes of the Helion chunk_o kernel pass the gate,
 by sequence layout, with the within-chunk and the inter-chunk term isolated.
 
-    python scripts/probes/chunk_o_blocks.py
+    PYTHONPATH=. python scripts/probes/chunk_o_blocks.py
 
 On the H200 (2026-12-03) `harness check` failed chunk_o and gated_delta_rule_chunk at N=2, T=150, where the
 default config chose a V block of 16; the V block-64 bench rows passed.  ports/linear/chunk_o.py keeps the
