@@ -10,7 +10,7 @@ import torch
 from harness.correctness import check_call
 from harness.spec import Case
 from ports.quantization import awq_gemm as mod
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 CASES = [({"M": 5, "K": 512, "N": 40, "G": 64, "layer": "t"}, 128),
          ({"M": 1, "K": 384, "N": 24, "G": 128, "layer": "t"}, 128)]
@@ -34,18 +34,6 @@ def test_split_k(params: dict, chunk: int) -> None:
             assert res.ok, f"{dtype}: {res.reason}"
 
 
-def _patch_interpreter() -> None:
-    import triton.runtime.interpreter as ti
-
-    orig = ti._patch_lang_tensor
-
-    def patched(tensor, scope):  # numpy 2 refuses int() of the 1-element arrays the interpreter passes to range
-        orig(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    ti._patch_lang_tensor = patched
-
-
 def _triton_interpret_check() -> int:
     """Run in a subprocess with TRITON_INTERPRET=1: the generated Triton code with real tiles (partial M / packed
     N tiles, a 3-way K split over groups of 64, the M = 1 GEMV with a partial packed tile) in Triton's CPU
@@ -57,7 +45,7 @@ def _triton_interpret_check() -> int:
     from harness.specs.quantization._common import awq_dequant_ref, awq_weight_inputs
     from ports._port import rows_block
 
-    _patch_interpreter()
+    patch_loop_bounds()
     fails = 0
     for m, n, k, group, chunk, bk, sizes in [(5, 40, 384, 64, 128, 32, [16, 4]), (1, 24, 256, 64, 128, 64, [2])]:
         g = torch.Generator().manual_seed(0)

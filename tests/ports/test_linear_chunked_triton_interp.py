@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _interpret_main() -> None:
     import torch
     import triton.language as tl
-    import triton.runtime.interpreter as interp
     from triton.language.extra import libdevice
 
     from harness.correctness import check_call
@@ -32,13 +31,7 @@ def _interpret_main() -> None:
 
     # libdevice stubs have no interpreter implementation; tl.math's do (looked up at call time, when patched)
     libdevice.exp = lambda v: tl.math.exp(v)
-    patch_tensor = interp._patch_lang_tensor
-
-    def patch(tensor, scope):  # a loop bound (the sequence length) is a 1-element array in the interpreter
-        patch_tensor(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    interp._patch_lang_tensor = patch
+    patch_loop_bounds()
     runs = [  # (port, case params, config overrides)
         (chunk_o, {"T": 70, "N": 2, "H": 1, "HV": 2, "K": 16, "V": 48}, {}),
         # GVA group 2, three chunks per sequence (the last one 22 tokens), V blocks of 16 and 32

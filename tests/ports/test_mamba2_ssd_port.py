@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _interpret_main() -> None:
     import torch
     import triton.language as tl
-    import triton.runtime.interpreter as interp
     from triton.language.extra import libdevice
 
     from harness.correctness import check_call
@@ -33,13 +32,7 @@ def _interpret_main() -> None:
     # libdevice stubs have no interpreter implementation; tl.math's do (log1p: softplus's, fine at these dt values)
     libdevice.exp = lambda v: tl.math.exp(v)
     libdevice.log1p = lambda v: tl.math.log(1.0 + v)
-    patch_tensor = interp._patch_lang_tensor
-
-    def patch(tensor, scope):  # a loop bound (the chunk count) is a 1-element array in the interpreter
-        patch_tensor(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    interp._patch_lang_tensor = patch
+    patch_loop_bounds()
     impl, spec = mamba2_ssd.IMPL, mamba2_ssd.IMPL.spec
     big = impl.default_configs({"batch": 1, "T": 2048, "H": 80, "P": 64, "G": 1, "N": 128, "chunk": 256}, "bf16")
     assert big["ssd_state_kernel"]["block_sizes"] == [64, 128, 64], big

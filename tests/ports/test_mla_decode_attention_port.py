@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _interpret_main() -> None:
     import torch
     import triton.language as tl
-    import triton.runtime.interpreter as interp
     from triton.language.extra import libdevice
 
     from harness.correctness import check_call
@@ -26,13 +25,7 @@ def _interpret_main() -> None:
 
     libdevice.exp2 = lambda v: tl.math.exp2(v)
     libdevice.log2 = lambda v: tl.math.log2(v)
-    patch_tensor = interp._patch_lang_tensor
-
-    def patch(tensor, scope):  # a loop bound reduced from a block is a 1-element array in the interpreter
-        patch_tensor(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    interp._patch_lang_tensor = patch
+    patch_loop_bounds()
     spec = port.IMPL.spec
     runs = [  # (case, num_splits, split block sizes [heads, tokens], reduce block sizes)
         ({"B": 2, "L": 400, "Hq": 20, "R": 64, "P": 16, "Dqk": 20}, 7, [16, 32], [4, 32, 4, 4]),

@@ -11,7 +11,7 @@ import torch
 from harness.correctness import check_call
 from harness.spec import Case
 from ports.moe import moe_router as mod
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 # (T, H, E, forced h_chunk or None, launches): defaults split H for these batches; a forced chunk >= H takes the
 # fused path at a test-sized T (the defaults fuse only from ~4096 tokens)
@@ -56,19 +56,12 @@ def test_defaults_fill_the_gpu() -> None:
 
 def _patch_interpreter() -> None:
     import triton.language as tl
-    import triton.runtime.interpreter as ti
     from triton.language.extra import libdevice
 
     # libdevice stubs have no interpreter implementation; tl.math's do (looked up at call time, when patched)
     libdevice.exp = lambda v: tl.math.exp(v)
 
-    orig = ti._patch_lang_tensor
-
-    def patched(tensor, scope):  # numpy 2 refuses int() of the 1-element arrays the interpreter passes to range
-        orig(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    ti._patch_lang_tensor = patched
+    patch_loop_bounds()
 
 
 def _triton_interpret_check() -> int:

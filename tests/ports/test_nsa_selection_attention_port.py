@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports.triton_interp import run_as_script, run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_as_script, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -29,7 +29,6 @@ RUNS = [  # (case, configs)
 def _interpret_main() -> None:
     import torch
     import triton.language as tl
-    import triton.runtime.interpreter as interp
     from triton.language.extra import libdevice
 
     from harness.correctness import check_call
@@ -37,13 +36,7 @@ def _interpret_main() -> None:
     from ports.sparse import nsa_selection_attention as port
 
     libdevice.exp2 = lambda v: tl.math.exp2(v)  # libdevice stubs have no interpreter implementation
-    patch_tensor = interp._patch_lang_tensor
-
-    def patch(tensor, scope):  # a loop bound from a block is a 1-element array in the interpreter
-        patch_tensor(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    interp._patch_lang_tensor = patch
+    patch_loop_bounds()
     spec = port.IMPL.spec
     for params, cfgs in RUNS:
         case = Case("interp", "test", params)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _interpret_main() -> None:
     import torch
     import triton.language as tl
-    import triton.runtime.interpreter as interp
     from triton.language.extra import libdevice
 
     from harness.correctness import check_call
@@ -28,13 +27,7 @@ def _interpret_main() -> None:
     # libdevice stubs have no interpreter implementation; tl.math's do (looked up at call time, when patched)
     libdevice.exp2 = lambda v: tl.math.exp2(v)
     libdevice.log2 = lambda v: tl.math.log2(v)
-    patch_tensor = interp._patch_lang_tensor
-
-    def patch(tensor, scope):  # a loop bound reduced from a block is a 1-element array in the interpreter
-        patch_tensor(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    interp._patch_lang_tensor = patch
+    patch_loop_bounds()
     spec = port.IMPL.spec
     runs = [  # (case, num_splits, split block sizes [heads, tokens], reduce block sizes); None: the default
         ({"B": 3, "L": 301, "Hq": 8, "Hkv": 2, "D": 64}, 3, [16, 32], [2, 2, 2]),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _interpret_main() -> None:
     import torch
     import triton.language as tl
-    import triton.runtime.interpreter as interp
     from triton.language.extra import libdevice
 
     from harness.correctness import check_call
@@ -25,13 +24,7 @@ def _interpret_main() -> None:
     from ports.quantized_attention import sageattn as port
 
     libdevice.exp2 = lambda v: tl.math.exp2(v)
-    patch_tensor = interp._patch_lang_tensor
-
-    def patch(tensor, scope):  # a loop bound reduced from a block is a 1-element array in the interpreter
-        patch_tensor(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    interp._patch_lang_tensor = patch
+    patch_loop_bounds()
     spec = port.IMPL.spec
     runs = [  # (case, attention blocks [Q, K], K-quant block, K-mean chunk)
         ({"B": 1, "S": 140, "Hq": 2, "Hkv": 1, "D": 64, "causal": 1}, [64, 32], 64, 64),

@@ -10,7 +10,7 @@ import torch
 from harness.correctness import check_call
 from harness.spec import Case
 from ports.quantization import triton_scaled_mm as mod
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 CASES = [({"M": 6, "K": 320, "N": 40, "layer": "t"}, 128), ({"M": 1, "K": 300, "N": 17, "layer": "t"}, 128)]
 
@@ -40,17 +40,10 @@ def _triton_interpret_check() -> int:
     import math
 
     import helion
-    import triton.runtime.interpreter as ti
 
     from ports._port import rows_block
 
-    orig = ti._patch_lang_tensor
-
-    def patched(tensor, scope):  # numpy 2 refuses int() of the 1-element arrays the interpreter passes to range
-        orig(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    ti._patch_lang_tensor = patched
+    patch_loop_bounds()
     fails = 0
     for m, n, k, sizes, chunk in [(7, 40, 320, [16, 32, 64], 128), (1, 70, 200, [8, 64], 128)]:
         for dt in (torch.int8, torch.float16):

@@ -10,7 +10,7 @@ import torch
 from harness.correctness import check_call
 from harness.spec import Case
 from ports.quantization import w8a8_block_fp8_matmul as mod
-from tests.ports.triton_interp import run_in_triton_interpreter
+from tests.ports.triton_interp import patch_loop_bounds, run_in_triton_interpreter
 
 CASES = [({"M": 6, "N": 200, "K": 600, "layer": "t"}, 256), ({"M": 1, "N": 72, "K": 520, "layer": "t"}, 128)]
 
@@ -33,18 +33,6 @@ def test_split_k(params: dict, chunk: int) -> None:
             assert res.ok, f"{dtype}: {res.reason}"
 
 
-def _patch_interpreter() -> None:
-    import triton.runtime.interpreter as ti
-
-    orig = ti._patch_lang_tensor
-
-    def patched(tensor, scope):  # numpy 2 refuses int() of the 1-element arrays the interpreter passes to range
-        orig(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    ti._patch_lang_tensor = patched
-
-
 def _triton_interpret_check() -> int:
     """Run in a subprocess with TRITON_INTERPRET=1: the generated Triton code with real tiles (partial M / N / K
     tiles and scale blocks, a 3-way K split, the M = 1 GEMV) in Triton's CPU interpreter, fp16 operands (the
@@ -55,7 +43,7 @@ def _triton_interpret_check() -> int:
 
     from ports._port import rows_block
 
-    _patch_interpreter()
+    patch_loop_bounds()
     fails = 0
     for m, n, k, sizes, chunk in [(9, 200, 600, [16, 64], 256), (1, 200, 600, [4], 256)]:
         g = torch.Generator().manual_seed(0)

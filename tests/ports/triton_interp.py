@@ -29,3 +29,18 @@ def run_as_script(*argv: str, triton_interpret: bool = False, timeout: float = 6
 def run_in_triton_interpreter(*argv: str, timeout: float = 600) -> str:
     """`run_as_script` under Triton's CPU interpreter."""
     return run_as_script(*argv, triton_interpret=True, timeout=timeout)
+
+
+def patch_loop_bounds() -> None:
+    """In the subprocess, before running generated code: a loop bound loaded from memory or reduced from a block
+    is a 1-element array in Triton's CPU interpreter, which numpy 2 refuses to turn into a `range` bound; give
+    the interpreter's tensors an `__index__`."""
+    import triton.runtime.interpreter as interp
+
+    patch_tensor = interp._patch_lang_tensor
+
+    def patch(tensor, scope):  # the interpreter's own hook signature
+        patch_tensor(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    interp._patch_lang_tensor = patch
