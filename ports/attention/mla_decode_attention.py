@@ -127,6 +127,11 @@ def head_block(hq: int) -> int:
 
 
 def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
+    """Split kernel: [head block, KV block], `num_splits` splits.  Reduce: [1 row, bd latent columns] programs
+    (bd halved to 64 while under 2 programs per SM), S walked bs splits a step, both S loops with 4 stages (after
+    the outer tile's 0): Triton software-pipelines a dot-free loop only when the loop itself has a stage count
+    (the kernel-wide num_stages does nothing here).  At B = 1 and long contexts, 128 programs each walk 256
+    splits in 16 steps of [16, 64] fp32 partials; the stages keep the next 3 steps in flight (cp.async)."""
     b, hq, r, seq = (int(dims[k]) for k in ("B", "Hq", "R", "L"))
     bh = head_block(max(2, hq))
     splits = num_splits(b, -(-hq // bh), seq, sm_count())
@@ -139,7 +144,7 @@ def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
         rows, bd = b * max(2, hq), pow2_at_most(512, r, floor=16)
         while bd > 64 and rows * -(-r // bd) < 2 * sm_count():
             bd //= 2
-        cfgs["mla_decode_reduce"] = {"block_sizes": [1, bd, bs, bs], "num_warps": 4}
+        cfgs["mla_decode_reduce"] = {"block_sizes": [1, bd, bs, bs], "num_warps": 4, "range_num_stages": [0, 4, 4]}
     return cfgs
 
 

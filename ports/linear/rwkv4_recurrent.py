@@ -65,12 +65,18 @@ class HelionRWKV4Recurrent(HelionPort):
     )
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
+        """Channel block bc (halved to 32 while under 2 programs per SM: 80 one-warp programs at C = 2560, B = 1)
+        + 8 stages on the T loop.  Each step loads only [bc] of k and v, which do not depend on the carried state,
+        but Triton software-pipelines a dot-free loop only when the loop itself has a stage count (the
+        kernel-wide num_stages does nothing here): with it the next 7 steps' k and v are in flight (cp.async,
+        ~2 KB of shared memory at bc = 32) behind the exp chain of the current one, instead of one load latency
+        per token (thousands of tokens a program at prefill)."""
         b, c = int(dims["B"]), int(dims["C"])
         bc = pow2_at_most(256, c, floor=32)
         while bc > 32 and b * -(-c // bc) < 2 * sm_count():  # a sequential scan: parallelism over channels first
             bc //= 2
         return {"rwkv4_recurrent_kernel": {"block_sizes": [bc], "num_warps": max(1, min(4, bc // 64)),
-                                           "num_stages": 2}}
+                                           "num_stages": 2, "range_num_stages": [0, 8]}}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
         assert isinstance(out, torch.Tensor)

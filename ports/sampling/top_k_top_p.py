@@ -136,9 +136,14 @@ class HelionTopKTopP(HelionPort):
                                         "straight to out (no copy)",)
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
+        """One program per row (B programs: under one per SM up to B = 132), each walking its whole row in every
+        pass, so the four V loops carry 4 stages each (after the row tile's 0): Triton software-pipelines a
+        dot-free loop only when the loop itself has a stage count (the kernel-wide num_stages does nothing here);
+        with it the next 3 tiles (12 KB) are in flight (cp.async) behind the one counted."""
         # the search passes hold [1, block, F] compares: 1024-wide tiles keep that at 32 values per thread
         bv = pow2_at_most(1024, int(dims["V"]), floor=16)
-        return {"top_k_top_p_kernel": {"block_sizes": [bv] * 4, "num_warps": 8 if bv >= 1024 else 4}}
+        return {"top_k_top_p_kernel": {"block_sizes": [bv] * 4, "num_warps": 8 if bv >= 1024 else 4,
+                                       "range_num_stages": [0, 4, 4, 4, 4]}}
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
         assert isinstance(out, torch.Tensor)
