@@ -18,6 +18,7 @@ from harness.shapes import SHAPES_DIR, ModelShapes, ShapeError, available_models
 EXPECTED_MODELS = {
     "deepseek-v3",
     "gemma3-27b",
+    "gla-2.7b",
     "grok-2",
     "kimi-k2",
     "kimi-linear-48b-a3b",
@@ -28,6 +29,9 @@ EXPECTED_MODELS = {
     "mistral-large-3",
     "qwen3-235b-a22b",
     "qwen3-next-80b-a3b",
+    "rwkv4-3b-pile",
+    "rwkv6-7b-finch",
+    "rwkv7-1.5b-world",
 }
 
 # The sweep every model shares (the project brief); a file drifting from it is a bug, not a choice.
@@ -122,6 +126,12 @@ def test_attention_heads_split_over_tp(model: ModelShapes) -> None:
         ("llama4-scout", {"moe.num_experts": 16, "moe.num_shared_experts": 1}),
         ("gemma3-27b", {"hidden_size": 5376, "attention.sliding_window": 1024, "tp": 1}),
         ("mamba2-2.7b", {"ssm.nheads": 80, "ssm.headdim": 64, "ssm.d_state": 128, "tp": 1}),
+        # the models that feed the RWKV and GLA specs (rows 23, 24, 27, 28, 29): heads x head dims per family
+        ("rwkv7-1.5b-world", {"linear_attention.num_heads": 32, "linear_attention.head_k_dim": 64, "tp": 1}),
+        ("rwkv6-7b-finch", {"linear_attention.num_heads": 64, "linear_attention.head_v_dim": 64, "tp": 1}),
+        ("rwkv4-3b-pile", {"hidden_size": 2560, "linear_attention.kind": "rwkv4", "tp": 1}),
+        ("gla-2.7b", {"linear_attention.num_heads": 5, "linear_attention.head_k_dim": 256,
+                      "linear_attention.head_v_dim": 512, "mlp.intermediate_size": 6912}),
         # the two models that feed zero_experts_identity (row 45) and moe_router (row 83)
         ("longcat-flash-chat", {"moe.num_experts": 512, "moe.num_zero_experts": 256, "moe.top_k": 12,
                                 "moe.intermediate_size": 2048, "hidden_size": 6144}),

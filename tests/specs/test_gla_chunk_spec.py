@@ -98,9 +98,14 @@ def test_final_state_is_named_and_checked():
     assert torch.allclose(o_chunk, unrolled_gla(inp).float(), rtol=1e-4, atol=1e-5)
 
 
-def test_no_model_has_gla_layers_yet():
+def test_only_the_gla_model_gives_gla_cases():
     for model in load_all():
-        assert CHUNK_SPEC.cases(model) == [] and REC_SPEC.cases(model) == []
+        if model.name != "gla-2.7b":
+            assert CHUNK_SPEC.cases(model) == [] and REC_SPEC.cases(model) == []
+            continue
+        assert [c.params for c in CHUNK_SPEC.cases(model, quick=True)] == [
+            {"T": 2048, "N": 1, "H": 5, "K": 256, "V": 512}]
+        assert [c.params["N"] for c in REC_SPEC.cases(model, quick=True)] == [1, 32, 512]
 
 
 def test_counts():

@@ -145,10 +145,13 @@ def test_final_state_is_named_and_checked(spec):
     assert not compare(ref | {"final_state": inp["h0"].clone()}, ref, tol).ok
 
 
-def test_no_model_is_an_rwkv_model():
+def test_only_the_rwkv_models_give_rwkv_cases():
+    owner = {RWKV6: "rwkv6-7b-finch", RWKV7: "rwkv7-1.5b-world", RWKV4: "rwkv4-3b-pile"}
     for model in load_all():
-        for spec in (RWKV6, RWKV7, RWKV4):
-            assert spec.cases(model) == []
+        for spec, name in owner.items():
+            assert bool(spec.cases(model)) == (model.name == name), (spec.id, model.name)
+    dims = {m.name: RWKV6.cases(m)[0].params for m in load_all() if m.name == "rwkv6-7b-finch"}
+    assert dims["rwkv6-7b-finch"] == {"T": 1, "N": 1, "H": 64, "K": 64, "V": 64}
 
 
 def test_counts():

@@ -9,8 +9,7 @@ Shapes (varlen as fla takes them): N sequences of T tokens, L = N * T; q, k, gk 
 h0 [N, H, K, V] fp32; cu_seqlens [N + 1].  Named outputs, both compared: o [1, L, H, V] (model dtype) and
 final_state [N, H, K, V] fp32 (output_final_state=True, as a serving layer keeps it).
 
-No model in shapes/ has GLA layers (no `linear_attention.kind: gla`), so `cases()` is empty for all of them; the
-kernel runs on its check shape only.
+Model rows: shapes/gla-2.7b.yaml (`linear_attention.kind: gla`; prefill, one sequence).
 """
 
 from __future__ import annotations

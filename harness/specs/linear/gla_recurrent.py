@@ -5,7 +5,7 @@ fla.ops.common.fused_recurrent.fused_recurrent / `fused_recurrent_fwd_kernel`; t
 Same math as gla_chunk, one token per request: S <- diag(exp(gk)) S + k v^T; o = scale S^T q.
 Shapes: q, k, gk [1, N, H, K]; v [1, N, H, V]; h0 [N, H, K, V] fp32; cu_seqlens 0..N.  Named outputs: o [1, N, H, V]
 and final_state [N, H, K, V] fp32 (the updated states, most of the traffic), both compared.
-No model in shapes/ has GLA layers: `cases()` is empty for all of them (check shape only).
+Model rows: shapes/gla-2.7b.yaml (decode, one token per sequence).
 """
 
 from __future__ import annotations

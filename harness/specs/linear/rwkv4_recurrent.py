@@ -9,7 +9,7 @@ denominator A, B (carried as the numerically stable triple alpha = A e^-eps, bet
 
 Shapes: w, u [C] fp32; k, v [B, T, C]; state [B, 3, 1, C] fp32 (alpha, beta, eps); out wkv [B, T, C].  The launcher
 also returns the last state (and its kernel writes the state of every step, kept for the backward pass).
-No model in shapes/ is RWKV-4: `cases()` is empty for all of them (check shape only).
+Model rows: shapes/rwkv4-3b-pile.yaml (prefill, one sequence).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Per sequence and head, state S [K, V], data-dependent log decay w_t [K], bonus u
 Shapes (varlen): N sequences of T tokens, L = N * T; r, k, w [1, L, H, K]; v [1, L, H, V]; u [H, K];
 h0 [N, H, K, V] fp32; cu_seqlens [N + 1].  Named outputs: o [1, L, H, V] and final_state [N, H, K, V] fp32 (each
 sequence's last state), both compared.
-No model in shapes/ is an RWKV model: `cases()` is empty for all of them (check shape only).
+Model rows: shapes/rwkv6-7b-finch.yaml (decode, one token per sequence).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ in-context rate a_t in (0, 1):
     o_t = scale * S_t^T r_t
 
 Shapes (varlen): r, w, k, kk, a [1, L, H, K]; v [1, L, H, V]; h0 [N, H, K, V] fp32; cu_seqlens [N + 1];
-named outputs o [1, L, H, V] and final_state [N, H, K, V] fp32 (each sequence's last state), both compared.  No
-model in shapes/ is RWKV-7: `cases()` is empty for all of them (check shape only).
+named outputs o [1, L, H, V] and final_state [N, H, K, V] fp32 (each sequence's last state), both compared.  Model
+rows: shapes/rwkv7-1.5b-world.yaml (decode, one token per sequence).
 """
 
 from __future__ import annotations
