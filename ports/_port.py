@@ -78,8 +78,9 @@ def split_config(entry: Mapping[str, Any], host_keys: Sequence[str] = ()) -> tup
     return host, helion.Config(**fields)
 
 
-def rows_block(rows: int) -> Callable[[helion.Config], helion.Config]:
-    """Config adjuster: first block size 1 when the launch sees a single row.
+def rows_block(rows: int, index: int = 0) -> Callable[[helion.Config], helion.Config]:
+    """Config adjuster: block size `index` (the row tile's; 0 unless a registered block size comes first) set to 1
+    when the launch sees a single row.
 
     static_shapes=False still specializes a size-1 dim, and Helion then emits code that reshapes the row tile to
     a scalar, which fails to compile when that tile's block size is > 1 (seen for M = 1).  A config tuned for
@@ -87,9 +88,10 @@ def rows_block(rows: int) -> Callable[[helion.Config], helion.Config]:
 
     def adjust(config: helion.Config) -> helion.Config:
         sizes = list(config.get("block_sizes", []))  # type: ignore[arg-type]
-        if rows != 1 or not sizes or sizes[0] == 1:
+        if rows != 1 or len(sizes) <= index or sizes[index] == 1:
             return config
-        return helion.Config(**{**dict(config), "block_sizes": [1, *sizes[1:]]})
+        sizes[index] = 1
+        return helion.Config(**{**dict(config), "block_sizes": sizes})
 
     return adjust
 

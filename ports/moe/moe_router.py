@@ -133,19 +133,6 @@ def topk_config(t: int, splits: int, e: int) -> dict[str, Any]:
     return {"block_sizes": [pow2_at_most(min(32, 1 << (fit.bit_length() - 1)), t, floor=1)], "num_warps": 4}
 
 
-def _token_block_1(t: int) -> Any:
-    """Config adjuster of moe_router_logits for T = 1 (a specialized size-1 dim): its token tile, block_sizes[1]
-    after the registered H step, must be 1."""
-
-    def adjust(config: helion.Config) -> helion.Config:
-        sizes = list(config.get("block_sizes", []))  # type: ignore[arg-type]
-        if t != 1 or len(sizes) < 2 or sizes[1] == 1:
-            return config
-        return helion.Config(**{**dict(config), "block_sizes": [sizes[0], 1, *sizes[2:]]})
-
-    return adjust
-
-
 class HelionMoeRouter(HelionPort):
     kernel: ClassVar[str] = "moe_router"
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
@@ -176,10 +163,11 @@ class HelionMoeRouter(HelionPort):
         if tuple(out.shape) != (t, w.shape[0]) or h != w.shape[1]:
             raise ValueError(f"bad shapes x {tuple(x.shape)} Wr {tuple(w.shape)} out {tuple(out.shape)}")
         chunk = even_chunk(h, int(configs[moe_router_logits.name]["h_chunk"]))
+        # T = 1 is a specialized size-1 dim: its token tile (after the registered H step) must be 1
         if chunk >= h:
-            return [Launch(moe_router_logits, (x, w, out[None], out, cap, top_k, h), adjust=_token_block_1(t))]
+            return [Launch(moe_router_logits, (x, w, out[None], out, cap, top_k, h), adjust=rows_block(t, index=1))]
         ws = torch.empty(math.ceil(h / chunk), t, w.shape[0], dtype=torch.float32, device=x.device)
-        return [Launch(moe_router_logits, (x, w, ws, out, cap, top_k, chunk), adjust=_token_block_1(t)),
+        return [Launch(moe_router_logits, (x, w, ws, out, cap, top_k, chunk), adjust=rows_block(t, index=1)),
                 Launch(moe_router_topk, (ws, out, cap, top_k), adjust=rows_block(t))]
 
 
