@@ -1,0 +1,199 @@
+"""GPU probe (run on a GPU from the repo root): a tile grid for each GEMM of the fused_moe port, per model shape,
+timed through the harness's one timer, compiled in parallel.
+
+    PYTHONPATH=. python scripts/probes/fused_moe_tiles.py llama4-scout:1:bf16 deepseek-v3:8:fp8_w8a8_block128 \
+        [--workers 10] [--out probe.jsonl]
+
+Each argument names a model shape file, a token count and a dtype.  For every GEMM kernel of the port (gate-up,
+down) and every routing block (`block_m`: the default and its neighbours) a grid of tile / warp / stage choices
+is compiled and that kernel alone is timed (CUDA graph, L2 flushed; its input buffers hold whatever the previous
+launch left, which does not change a GEMM's time).  The fastest choice per kernel is then put together with the
+port's other kernels at their defaults, gated against the spec's reference and timed as a whole next to the
+defaults.  One process per shape: compiles run side by side, every GPU section (routing, timing, gate) holds one
+file lock, so no two timings overlap.  Prints one JSON line per shape; nothing is written under results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Any
+
+LOCK = "/tmp/fused_moe_tiles.lock"
+
+
+@contextmanager
+def gpu_lock():
+    with open(LOCK, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def grid(kernel: str, bm: int, dims: dict[str, int], fp8: bool) -> list[dict[str, Any]]:
+    """Candidate Helion config fields for one GEMM kernel at routing block `bm` (block_m is added by the caller)."""
+    n, k = dims["N"], dims["K"]
+    gate_up = "gate_up" in kernel
+    out_dim = n if gate_up else k
+    red_dim = k if gate_up else n
+    if bm <= 32:  # decode: weight streaming; small output tiles, deep pipelines
+        outs = [16, 32, 64, 128] if gate_up else [32, 64, 128, 256]
+        reds = [128, 256]
+        ws = [(4, 3), (4, 4), (4, 6)]
+    else:
+        outs = [32, 64, 128] if gate_up else [64, 128, 256]
+        reds = [64, 128]
+        ws = [(4, 3), (8, 3), (8, 4)]
+    outs = [b for b in outs if b <= max(16, out_dim)]
+    reds = [b for b in reds if b <= max(32, red_dim)]
+    cands = []
+    for bo in outs:
+        for br in ([128] if fp8 else reds):
+            for w, s in ws:
+                sizes = [bo] if fp8 else [bo, br]
+                cands.append({"block_sizes": sizes, "num_warps": w, "num_stages": s, "loop_orders": [[1, 0]]})
+    return cands
+
+
+def probe_shape(arg: str, q: Any, deadline: float) -> None:
+    try:
+        q.put(_probe_shape(arg, deadline))
+    except Exception as e:  # noqa: BLE001 - one shape's failure is one line
+        q.put({"shape": arg, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+
+
+def _probe_shape(arg: str, deadline: float) -> dict[str, Any]:
+    import torch
+
+    from harness.correctness import check_call
+    from harness.shapes import load_model
+    from harness.timing import time_device
+    from ports._port import launcher, split_config
+    from ports.moe import fused_moe as fm
+
+    model, m, dtype = arg.split(":")
+    impl = fm.IMPL
+    spec = impl.spec
+    cases = [c for c in spec.cases(load_model(model)) if int(c.params["M"]) == int(m)]
+    if not cases:
+        raise SystemExit(f"{model} has no fused_moe case with M={m}")
+    case = cases[0]
+    dims = impl.case_dims(case)
+    dev = torch.device(os.environ.get("PROBE_DEVICE", "cuda"))  # cpu: a smoke test in interpret mode
+    t_start = time.time()
+    with gpu_lock():
+        inputs = spec.make_inputs(case, dtype, dev, 0)
+        ref = spec.reference(inputs, case, dtype)
+        out = spec.make_output(inputs, case, dtype)
+        torch.cuda.synchronize()
+    defaults = impl.default_configs(dims, dtype)
+    fp8 = dtype == fm.FP8
+    gemms = fm.GEMM_KERNELS[dtype]
+    ladder = [16, 32, 64, 128]
+
+    def timed(fn) -> float:
+        with gpu_lock():
+            t = time_device([fn], dev, target_s=0.08, min_reps=10)
+        return sorted(t.samples_us)[len(t.samples_us) // 2]
+
+    def one_kernel(name: str, entry: dict[str, Any]) -> float | str:
+        configs = {k: dict(v) for k, v in defaults.items()}
+        configs[name] = dict(entry)
+        with gpu_lock():
+            launches = impl.launches(inputs, out, case, dtype, configs)
+            torch.cuda.synchronize()
+        ln = next(x for x in launches if x.config_name == name)
+        try:
+            _, cfg = split_config(configs[name], impl.host_keys)
+            if ln.adjust is not None:
+                cfg = ln.adjust(cfg)
+            fn = launcher(ln.kernel, ln.args, cfg)
+            return timed(fn)
+        except Exception as e:  # noqa: BLE001
+            return f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+
+    result: dict[str, Any] = {"shape": arg, "params": dict(case.params), "kernels": {}}
+    best: dict[str, dict[str, Any]] = {}
+    for name in gemms:
+        bm0 = defaults[name]["block_m"]
+        i = ladder.index(bm0)
+        # the default routing block and its neighbours; a bigger block only where experts get that many rows
+        per_expert = int(m) * dims["top_k"] / dims["E"]
+        bms = [b for b in ladder[max(0, i - 1): i + 2] if b <= bm0 or per_expert >= b / 4]
+        d_us = one_kernel(name, defaults[name])
+        rows = []
+        for bm in bms:
+            for c in grid(name, bm, dims, fp8):
+                if time.time() > deadline:  # keep what was timed; the whole-call comparison still runs
+                    break
+                entry = {"block_m": bm, **c}
+                us = one_kernel(name, entry)
+                rows.append((us, entry))
+        ok = [(u, e) for u, e in rows if isinstance(u, float)]
+        ok.sort(key=lambda r: r[0])
+        best[name] = ok[0][1] if ok and isinstance(d_us, float) and ok[0][0] < d_us else defaults[name]
+        result["kernels"][name] = {"default_us": d_us, "default": defaults[name],
+                                   "top": [{"us": round(u, 2), **e} for u, e in ok[:6]],
+                                   "failed": [u for u, _ in rows if not isinstance(u, float)][:3],
+                                   "tried": len(rows)}
+    # whole call: defaults vs the per-kernel winners, each gated
+    for label, configs in (("default", defaults), ("best", {**defaults, **best})):
+        with gpu_lock():
+            plan = impl.build(inputs, out, case, dtype, configs)
+            gate = check_call(plan, out, ref, spec.tolerance(dtype))
+            t = time_device([plan], dev, target_s=0.2)
+        result[label] = {"us": round(t.median_us, 2), "gate": "ok" if gate.ok else f"FAIL {gate.reason}"}
+    result["best_configs"] = {k: best[k] for k in gemms}
+    result["probe_s"] = round(time.time() - t_start, 1)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("shapes", nargs="+", help="model:M:dtype")
+    ap.add_argument("--workers", type=int, default=10)
+    ap.add_argument("--out", default=None, help="also append the JSON lines here")
+    ap.add_argument("--deadline-s", type=float, default=1e9,
+                    help="stop trying grid points after this many seconds (each shape still reports)")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HELION_AUTOTUNE_BENCHMARK_SUBPROCESS", "0")
+    deadline = time.time() + args.deadline_s
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    pending = list(args.shapes)
+    procs: dict[str, Any] = {}
+    got: set[str] = set()
+    while len(got) < len(args.shapes):
+        while pending and len(procs) - len(got) < args.workers:
+            shape = pending.pop(0)
+            procs[shape] = ctx.Process(target=probe_shape, args=(shape, q, deadline))
+            procs[shape].start()
+        try:
+            res = q.get(timeout=5)
+        except Exception:  # noqa: BLE001 - queue.Empty: look for a worker that died without a result
+            for shape, p in procs.items():
+                if shape not in got and not p.is_alive() and q.empty():
+                    res = {"shape": shape, "error": f"worker exited {p.exitcode} without a result"}
+                    break
+            else:
+                continue
+        got.add(res["shape"])
+        line = json.dumps(res)
+        print(line, flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
