@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import registry
 from harness.results import (
@@ -27,6 +27,9 @@ from harness.results import (
     write_plan,
 )
 from harness.shapes import ShapeError, available_models, load_all, load_model
+
+if TYPE_CHECKING:
+    from harness.runner import RowPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,17 +215,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         plan_digest,
         plan_rows,
         row_cost,
-        token_counts,
     )
 
     kernels, models, impls, dtypes = select(args)
-    tokens = parse_tokens(args.tokens)
-    if tokens is not None:
-        valid = token_counts(kernels, models, quick=args.quick)
-        bad = [t for t in tokens if t not in valid]
-        if bad:
-            raise UsageError(f"--tokens {','.join(map(str, bad))}: not a token count of the selection; valid: "
-                             f"{', '.join(map(str, sorted(valid))) or '(none: no selected kernel has a token dim)'}")
+    tokens = selected_tokens(args, kernels, models)
     gpus = parse_gpus(args.gpus)
     shard = parse_shard(args.shard)
     device = args.device
@@ -438,27 +434,36 @@ def catalog_coverage(matrix: list[dict[str, str]]) -> dict[str, list[int]]:
                        for r in no_triton}}}
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    import torch
+def selected_tokens(args: argparse.Namespace, kernels: list[str], models: list) -> list[int] | None:
+    """--tokens parsed and checked against the token counts the selection plans (one-line UsageError)."""
+    from harness.runner import token_counts
 
-    from harness.runner import RowPlan, Runner, RunOptions
+    tokens = parse_tokens(args.tokens)
+    if tokens is not None:
+        valid = token_counts(kernels, models, quick=args.quick)
+        bad = [t for t in tokens if t not in valid]
+        if bad:
+            raise UsageError(f"--tokens {','.join(map(str, bad))}: not a token count of the selection; valid: "
+                             f"{', '.join(map(str, sorted(valid))) or '(none: no selected kernel has a token dim)'}")
+    return tokens
 
-    if args.from_run:  # rebuild the matrix of a check run (e.g. one stopped by a time limit), no GPU
-        run_dir = Path(args.from_run)
-        from harness.results import read_metadata
 
-        # a check stopped by a time limit is what --from-run is for: its finished rows count
-        matrix = write_availability(read_rows(run_dir, allow_incomplete=True), run_dir.parent, read_metadata(run_dir))
-        print(f"availability of {len(matrix)} kernel x provider pairs -> {run_dir.parent / 'availability.csv'}",
-              file=sys.stderr)
-        return 0
-    if args.all:
-        args.category = args.kernel = args.impl = args.dtype = None
-    kernels, _, impls, dtypes = select(args)
-    device = args.device
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `harness check` runs the "
-                         "upstream kernels on a GPU")
+def _check_plans(args: argparse.Namespace) -> tuple[list[RowPlan], list[str]]:
+    """(rows, models) of a check: each spec's check_cases(), or with --shapes the model shapes `bench` plans for the
+    same selection (--model, --quick, --tokens): a port gated at every shape it will be timed at, without timing."""
+    from harness.runner import RowPlan, plan_rows
+
+    kernels, models, impls, dtypes = select(args)
+    if args.shapes:
+        tokens = selected_tokens(args, kernels, models)
+        plans = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
+        if not plans:
+            raise UsageError("nothing to check: no model in the selection uses the selected kernels "
+                             f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
+        return plans, [m.name for m in models]
+    if args.quick or args.tokens:  # check cases have no regimes or token counts to pick from: say so, not ignore
+        raise UsageError(f"{'--quick' if args.quick else '--tokens'} picks model shapes: add --shapes (without it "
+                         "`harness check` runs each spec's check_cases())")
     plans = []
     for k in kernels:
         spec = registry.specs()[k]
@@ -471,15 +476,70 @@ def cmd_check(args: argparse.Namespace) -> int:
                         plans.append(RowPlan(k, spec.category, p, case.model, case.regime, dict(case.params), dtype))
     if not plans:
         raise UsageError("nothing to check: no spec defines check_cases() for the selection")
+    return plans, []
+
+
+SHAPE_CHECK_STATUSES = ("ok", "incorrect", "error", "timeout", "unavailable")
+
+
+def shape_check_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per kernel x provider of a --shapes check: its rows by status, and the first failing row."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["kernel"], r["impl"]), []).append(r)
+    lines = []
+    for (kernel, impl), rs in sorted(groups.items()):
+        n = {s: sum(r["status"] == s for r in rs) for s in SHAPE_CHECK_STATUSES}
+        # a timeout is rare and reads as an error otherwise: named only when there is one
+        counts = ", ".join(f"{s} {n[s]}" for s in SHAPE_CHECK_STATUSES if s != "timeout" or n[s])
+        line = f"{kernel} {impl}: {len(rs)} rows: {counts}"
+        bad = next((r for r in rs if r["status"] in ("incorrect", "error", "timeout")), None)
+        if bad is not None:
+            line += (f"; first failing: {bad['model']} {bad['regime']} {bad['shape']} {bad['dtype']}: "
+                     f"{(bad.get('error') or '')[:160]}")
+        lines.append(line)
+    return lines
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.runner import Runner, RunOptions
+
+    if args.from_run:  # rebuild the matrix of a check run (e.g. one stopped by a time limit), no GPU
+        run_dir = Path(args.from_run)
+        from harness.results import read_metadata
+
+        if read_metadata(run_dir).get("check_shapes"):
+            raise UsageError(f"--from-run {run_dir}: a --shapes check (model shapes); availability.csv is built "
+                             "from check_cases() runs only")
+        # a check stopped by a time limit is what --from-run is for: its finished rows count
+        matrix = write_availability(read_rows(run_dir, allow_incomplete=True), run_dir.parent, read_metadata(run_dir))
+        print(f"availability of {len(matrix)} kernel x provider pairs -> {run_dir.parent / 'availability.csv'}",
+              file=sys.stderr)
+        return 0
+    if args.all:
+        args.category = args.kernel = args.impl = args.dtype = None
+    plans, models = _check_plans(args)
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `harness check` runs the "
+                         "upstream kernels on a GPU")
     # providers whose first calls autotune (fla) go last, so a time-limited sweep loses the fewest rows
     # (with --jobs they go first instead: the longest groups start early and the slots finish together)
     slow = ("fla", "gated-delta-net")
     plans.sort(key=lambda p: (p.impl in slow) != (args.jobs > 1))
     meta = environment(device)
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
-    run_id = new_run_dir(out_root, dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-check").name
+    suffix = "-check-shapes" if args.shapes else "-check"
+    run_id = new_run_dir(out_root, dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + suffix).name
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), run_id=run_id, check_only=True,
                 token_dims=token_dims(sorted({p.kernel for p in plans})))
+    if args.shapes:  # what bench records of its selection, so the run reads like a bench run's rows
+        meta.update(check_shapes=True, quick=args.quick,
+                    selection={"kernels": sorted({p.kernel for p in plans}), "models": models,
+                               "impls": _split(args.impl), "dtypes": _split(args.dtype),
+                               "tokens": parse_tokens(args.tokens)})
     writer = RunWriter(out_root / run_id, meta, planned_rows=len(plans))
     print(f"{len(plans)} rows -> {out_root / run_id}", file=sys.stderr)
     runner = Runner(writer, RunOptions(device=device, seed=args.seed, timeout_s=args.timeout,
@@ -489,6 +549,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     runner.run(plans)
     meta["upstreams"] = {k: v for k, v in runner.versions.items() if k not in ("helion", "torch", "triton")}
     writer.finish()
+    if args.shapes:  # availability.csv/.md is the check_cases() matrix: model-shape rows would blur it
+        rows = read_rows(out_root / run_id)
+        counts = {s: sum(r["status"] == s for r in rows) for s in SHAPE_CHECK_STATUSES}
+        print(f"shape check: {len(rows)} rows: " + ", ".join(f"{s} {n}" for s, n in counts.items() if n)
+              + " (availability.csv not touched)", file=sys.stderr)
+        for line in shape_check_summary(rows):
+            print("  " + line, file=sys.stderr)
+        print(f"RUN_DIR={out_root / run_id}")
+        return 0
     matrix = write_availability(read_rows(out_root / run_id), out_root, meta)
     counts = {s: sum(m["status"] == s for m in matrix) for s in ("pass", "fail", "unavailable")}
     print(f"availability: {counts} -> {out_root / 'availability.csv'}", file=sys.stderr)
@@ -595,9 +664,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--costs-from", metavar="RUN|none", help="expected row costs for balancing: this run's "
                    "row_cost_s (default: the newest committed run of this GPU that has one; none: equal costs)")
     b.set_defaults(func=cmd_bench)
-    c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv")
+    c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv "
+                       "(--shapes: every model shape, no availability.csv)")
     _add_selection(c)
     c.add_argument("--all", action="store_true", help="every kernel and provider")
+    c.add_argument("--shapes", action="store_true",
+                   help="check at the model shapes bench would time (shapes/*.yaml; --model, --quick, --tokens) "
+                   "instead of check_cases(); run id *-check-shapes, availability.csv not touched")
+    c.add_argument("--quick", action="store_true", help="with --shapes: the regimes.quick subset of each model")
+    c.add_argument("--tokens", help="with --shapes: only these token counts (comma-separated), e.g. 1,32,2048")
     c.add_argument("--from-run", help="only rebuild availability.csv/.md from this check run's results.csv")
     c.add_argument("--share-process", action="store_true",
                    help="one worker per provider (faster imports, weaker isolation between kernels)")

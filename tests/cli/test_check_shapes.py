@@ -1,0 +1,126 @@
+"""`harness check --shapes`: the correctness gate at the model shapes bench times, no timing, no availability.csv."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+# runner imported here, not first inside a capsys test: Runner's default log is the sys.stderr of import time, and
+# capsys closes its stream after the test (later CLI tests in this process would write to a closed file)
+from harness import cli, registry, runner  # noqa: F401
+from harness.results import read_run
+
+
+def test_shapes_check_runs_the_model_shapes_without_timing(monkeypatch, tmp_path, capsys):
+    """A Helion port gated at a model's shapes on the CPU (interpret mode): the rows carry the model, regime and
+    shape a bench run would, status only; the run id says -check-shapes; availability.csv is left alone and the
+    report on the folder renders with no speedup."""
+    from harness import report
+
+    monkeypatch.setenv("HELION_INTERPRET", "1")  # the worker processes inherit it
+    avail = tmp_path / "availability.csv"
+    avail.write_text("kernel,category,provider,status,reason\nplanted,x,y,pass,\n")
+    before = avail.read_bytes()
+    assert cli.main(["check", "--shapes", "--kernel", "silu_and_mul", "--impl", "helion", "--model", "gla-2.7b",
+                     "--quick", "--tokens", "1,32", "--device", "cpu", "--out", str(tmp_path),
+                     "--timeout", "60", "--first-timeout", "60"]) == 0
+    out, err = capsys.readouterr()
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert run.name.endswith("-check-shapes")
+    assert out.strip() == f"RUN_DIR={run}"
+    assert "silu_and_mul helion: 2 rows: ok 2, incorrect 0, error 0, unavailable 0" in err
+    assert avail.read_bytes() == before and not (tmp_path / "availability.md").exists()
+
+    rows, samples, meta = read_run(run)
+    assert sorted((r["model"], r["regime"], json.loads(r["shape"])["R"]) for r in rows) == [
+        ("gla-2.7b", "decode", 1), ("gla-2.7b", "decode", 32)]
+    assert all(json.loads(r["shape"])["N"] == 6912 for r in rows)  # the model's mlp.intermediate_size, not 1100
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert all(r[c] is None for c in ("median_us", "p20_us", "p80_us", "eager_us", "timing_method", "n_samples"))
+    assert samples == {}
+    assert meta["check_only"] is True and meta["check_shapes"] is True and meta["quick"] is True
+    assert meta["selection"]["models"] == ["gla-2.7b"] and meta["selection"]["tokens"] == [1, 32]
+
+    # a check run reads like any other: no timing, so no speedup, and no crash
+    assert report.main([str(run)]) == 0
+    md = (run / "speedup.md").read_text()
+    assert "No shape has both a Helion row and an upstream row that are ok." in md
+    assert "×" not in md.split("## Headline", 1)[1].split("## Environment", 1)[0]
+
+    # the availability matrix is rebuilt from check_cases() runs only
+    capsys.readouterr()
+    assert cli.main(["check", "--from-run", str(run)]) == 2
+    assert "a --shapes check" in capsys.readouterr().err
+    assert avail.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--shapes", "--model", "gla-2.7b", "--tokens", "5"],
+     "--tokens 5: not a token count of the selection; valid: 1, 8, 32, 128, 512, 2048, 8192, 16384"),
+    (["--shapes", "--model", "gla-2.7b", "--tokens", "x"], "--tokens x: 'x' is not a positive integer"),
+    (["--shapes", "--model", "nope"], "unknown model 'nope'; valid: "),
+    (["--shapes", "--kernel", "fused_moe", "--model", "gla-2.7b"], "nothing to check: no model in the selection"),
+    (["--tokens", "1"], "--tokens picks model shapes: add --shapes"),
+    (["--quick"], "--quick picks model shapes: add --shapes"),
+])
+def test_bad_shape_selection_is_one_usage_line(capsys, argv, needle):
+    # before any GPU check (default --device cuda): bad input is reported the same on every machine
+    base = [] if "--kernel" in argv else ["--kernel", "silu_and_mul"]
+    assert cli.main(["check", *base, *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert "no CUDA GPU" not in err
+
+
+class _PlanOnly:
+    """A stand-in Runner: records the plan, marks every row unavailable, runs nothing."""
+    plans: list = []
+
+    def __init__(self, writer, opts):
+        assert opts.check_only
+        self.writer, self.versions = writer, {}
+
+    def run(self, rows):
+        type(self).plans = list(rows)
+        for r in rows:
+            self.writer.add({**r.base_row(), "status": "unavailable", "error": "unavailable: planted"})
+        return {"unavailable": len(rows)}
+
+
+@pytest.fixture
+def plan_only(monkeypatch):
+    monkeypatch.setattr(cli, "environment", lambda device: {"gpu": "cpu", "gpu_slug": "cpu", "git_commit": None})
+    monkeypatch.setattr("harness.runner.Runner", _PlanOnly)
+    return _PlanOnly
+
+
+def test_without_shapes_the_plan_is_the_check_cases(plan_only, tmp_path, capsys):
+    assert cli.main(["check", "--kernel", "silu_and_mul,gla_recurrent", "--model", "gla-2.7b", "--device", "cpu",
+                     "--out", str(tmp_path)]) == 0
+    want = []
+    for k in ("silu_and_mul", "gla_recurrent"):  # the --kernel order
+        spec = registry.specs()[k]
+        want += [(k, p, c.model, c.regime, c.params, d) for c in spec.check_cases() for d in spec.dtypes
+                 for p in registry.providers(k)]
+    got = [(r.kernel, r.impl, r.model, r.regime, r.params, r.dtype) for r in plan_only.plans]
+    slow_last = sorted(want, key=lambda w: w[1] in ("fla", "gated-delta-net"))  # --jobs 1: autotuning ones last
+    assert got == slow_last and all(r.model != "gla-2.7b" for r in plan_only.plans)
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert run.name.endswith("-check") and not run.name.endswith("-check-shapes")
+    assert "check_shapes" not in read_run(run)[2]
+    assert (tmp_path / "availability.csv").exists()
+
+
+def test_shapes_plan_is_the_bench_plan_slow_providers_first_with_jobs(plan_only, tmp_path):
+    from harness.runner import plan_rows
+    from harness.shapes import load_model
+
+    assert cli.main(["check", "--shapes", "--kernel", "gla_recurrent", "--model", "gla-2.7b", "--quick", "--jobs",
+                     "2", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    bench = plan_rows(["gla_recurrent"], [load_model("gla-2.7b")], None, None, quick=True)
+    assert sorted(map(repr, plan_only.plans)) == sorted(map(repr, bench))
+    impls = [r.impl for r in plan_only.plans]
+    assert impls == sorted(impls, key=lambda i: i != "fla")  # --jobs > 1: the autotuning provider starts first
+    assert not (tmp_path / "availability.csv").exists()
