@@ -283,45 +283,61 @@ def _expected_blocks(m: int, top_k: int, e: int, block_m: int) -> float:
 
 
 def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, Any]]:
-    """Fixed H100 defaults used when ports/configs has no tuned entry (never autotuned here).
+    """Fixed defaults used when ports/configs has no tuned entry (never autotuned here).
 
     Each GEMM entry holds `block_m` (the routing block, a constexpr kernel argument, not a Helion Config
     field) plus Helion Config fields.  Gate-up block_sizes = [BLOCK_N, BLOCK_K] (two accumulators, gate and
     up, so the tile is 2 x BLOCK_N wide); down block_sizes = [BLOCK_K_out, BLOCK_N_reduce]; fp8 kernels fix the
     reduction block at 128 so only the output tile is listed.
 
-    Choices: output tiles that divide N / K (N = 192 gets 64, not a half-empty 128); in decode, where a few
-    experts' weights are streamed, output tiles shrink until the grid has two waves of programs on 132 SMs;
-    `loop_orders [[1, 0]]` makes the output-tile index the fastest-varying program id, so the programs of one
-    token block run back to back and share its gathered activation rows in L2 (what vLLM's GROUP_SIZE_M
-    grouping is for) while an expert's weights stay L2-resident across its blocks.
+    Choices: output tiles that divide N / K (N = 192 gets 64, not a half-empty 128); `loop_orders [[1, 0]]`
+    makes the output-tile index the fastest-varying program id, so the programs of one token block run back to
+    back and share its gathered activation rows in L2 (what vLLM's GROUP_SIZE_M grouping is for) while an
+    expert's weights stay L2-resident across its blocks.
+
+    Decode (block_m <= 32) streams a few experts' weights, and what sets the rate is the bytes each program keeps
+    in flight, not the number of programs.  A tile grid on the H200 (scripts/probes/fused_moe_tiles.py, 9 decode
+    shapes) found the bf16 gate-up fastest at 64 x 128 tiles with 3 stages: 5-22 % faster than the earlier
+    32/16-wide 4-stage default that shrank tiles until the grid had two waves.  The fp8 gate-up was fastest at
+    32-wide tiles with 6 stages: 8-33 % faster.  When a handful of blocks leaves fewer programs than half the
+    SMs (M = 1), bf16 takes 32 x 256 tiles with 4 stages instead.  Prefill at block_m = 64 took 3 stages over 4
+    (gate-up 95 vs 120 us at llama4-scout M = 512).  block_m = 128 keeps gate-up tiles >= 64 wide: at
+    llama4-scout M = 2048 the gate-up ran 160 us at 64 vs 176 us at 32.
     """
     m, e, n, k, top_k = dims["M"], dims["E"], dims["N"], dims["K"], dims["top_k"]
     bm = default_block_m(m, top_k, e)
     big = bm == 128
+    decode = bm <= 32
     warps = 8 if big else 4
-    stages = 3 if big else 4
+    stages = 3 if bm >= 64 else 4
     blocks = _expected_blocks(m, top_k, e, bm)
     waves = 2 * sm_count()
-    gu_bn = _fit_block(n, 128 if big else 64)
-    while gu_bn > 16 and blocks * math.ceil(n / gu_bn) < waves:
-        gu_bn //= 2
+    gu_stages = stages
+    gu_bk = _pow2_at_most(64 if bm >= 64 else 128, k, floor=32)
+    if decode:
+        gu_bn, gu_stages = _fit_block(n, 64), 3
+        if blocks * math.ceil(n / gu_bn) < sm_count() / 2:  # a handful of blocks: fewer, deeper programs
+            gu_bn, gu_bk, gu_stages = _fit_block(n, 32), _pow2_at_most(256, k, floor=32), 4
+    else:
+        gu_bn = _fit_block(n, 128 if big else 64)
+        while gu_bn > (64 if big else 16) and blocks * math.ceil(n / gu_bn) < waves:
+            gu_bn //= 2
     dn_bo = _fit_block(k, 128, floor=32)
     while dn_bo > 32 and blocks * math.ceil(k / dn_bo) < waves:
         dn_bo //= 2
-    gu_bk = _pow2_at_most(64 if bm >= 64 else 128, k, floor=32)
     dn_bk = _fit_block(n, 64, floor=32)
     order = {"loop_orders": [[1, 0]]}
     out: dict[str, dict[str, Any]] = {}
     if dtype == "bf16":
-        out["moe_gate_up"] = {"block_m": bm, "block_sizes": [gu_bn, gu_bk], "num_warps": warps, "num_stages": stages,
-                              **order}
+        out["moe_gate_up"] = {"block_m": bm, "block_sizes": [gu_bn, gu_bk], "num_warps": warps,
+                              "num_stages": gu_stages, **order}
         out["moe_down"] = {"block_m": bm, "block_sizes": [dn_bo, dn_bk], "num_warps": warps, "num_stages": stages,
                            **order}
     elif dtype == FP8:
         out["per_token_group_quant_fp8"] = {"block_sizes": [_pow2_at_most(16, m * top_k, floor=1)], "num_warps": 4}
-        out["moe_gate_up_fp8"] = {"block_m": bm, "block_sizes": [gu_bn], "num_warps": warps, "num_stages": stages,
-                                  **order}
+        fp8_bn, fp8_stages = (_fit_block(n, 32), 6) if decode else (gu_bn, stages)
+        out["moe_gate_up_fp8"] = {"block_m": bm, "block_sizes": [fp8_bn], "num_warps": warps,
+                                  "num_stages": fp8_stages, **order}
         out["moe_down_fp8"] = {"block_m": bm, "block_sizes": [dn_bo], "num_warps": warps, "num_stages": stages,
                                **order}
     else:

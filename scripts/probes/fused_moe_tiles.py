@@ -11,6 +11,12 @@ launch left, which does not change a GEMM's time).  The fastest choice per kerne
 port's other kernels at their defaults, gated against the spec's reference and timed as a whole next to the
 defaults.  One process per shape: compiles run side by side, every GPU section (routing, timing, gate) holds one
 file lock, so no two timings overlap.  Prints one JSON line per shape; nothing is written under results/.
+
+    python scripts/probes/fused_moe_tiles.py --save-from probe.jsonl [--min-gain 0.02] [--force]
+
+(no GPU) writes the gated winners of a probe's JSON lines to ports/configs/<gpu>/fused_moe.json, one entry per
+shape bucket, where they beat the defaults of the probed commit by --min-gain; a bucket that already has an entry
+(e.g. from `make tune`) is kept unless --force.
 """
 
 from __future__ import annotations
@@ -153,18 +159,65 @@ def _probe_shape(arg: str, deadline: float) -> dict[str, Any]:
             t = time_device([plan], dev, target_s=0.2)
         result[label] = {"us": round(t.median_us, 2), "gate": "ok" if gate.ok else f"FAIL {gate.reason}"}
     result["best_configs"] = {k: best[k] for k in gemms}
+    result["dtype"], result["gpu"] = dtype, torch.cuda.get_device_name()
+    result["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result["probe_s"] = round(time.time() - t_start, 1)
     return result
 
 
+def save_from(path: str, min_gain: float, force: bool, gpu: str | None) -> int:
+    """Write the probe's gated winners as shipped config entries (see the module docstring)."""
+    from harness.results import gpu_slug
+    from harness.shapes import load_model
+    from ports import _configs
+    from ports.moe import fused_moe as fm
+
+    saved = 0
+    for n, line in enumerate(open(path), 1):
+        r = json.loads(line)
+        where = f"{path}:{n} {r.get('shape')}"
+        if "error" in r or r.get("best", {}).get("gate") != "ok":
+            print(f"{where}: skipped (no gated winner)")
+            continue
+        gain = r["default"]["us"] / r["best"]["us"] - 1
+        if gain < min_gain:
+            print(f"{where}: skipped (winner {gain:+.1%} vs the defaults)")
+            continue
+        model, m, dtype = r["shape"].split(":")
+        case = next(c for c in fm.IMPL.spec.cases(load_model(model)) if int(c.params["M"]) == int(m))
+        dims = fm.IMPL.case_dims(case)
+        slug = gpu or gpu_slug(r["gpu"])
+        key = _configs.bucket_key(dims, dtype, fm.IMPL.bucket_dim())
+        if key in _configs.load_file(fm.KERNEL, slug) and not force:
+            print(f"{where}: kept the existing entry {key} (--force replaces it)")
+            continue
+        provenance = {"source": "scripts/probes/fused_moe_tiles.py tile grid, winners gated, timed as a whole",
+                      "tuned_on": f"{model} M={m}", "total_us": r["best"]["us"],
+                      "default_total_us": r["default"]["us"], "gpu": r.get("gpu"), "date": r.get("date")}
+        with _configs.locked(fm.KERNEL, slug):
+            _configs.save(fm.KERNEL, slug, dims, dtype, r["best_configs"], provenance, fm.IMPL.bucket_dim())
+        print(f"{where}: saved {key} ({r['best']['us']} us vs default {r['default']['us']} us)")
+        saved += 1
+    print(f"{saved} entr{'y' if saved == 1 else 'ies'} written")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("shapes", nargs="+", help="model:M:dtype")
+    ap.add_argument("shapes", nargs="*", help="model:M:dtype")
+    ap.add_argument("--save-from", metavar="JSONL", help="write a probe's gated winners to ports/configs (no GPU)")
+    ap.add_argument("--min-gain", type=float, default=0.02, help="with --save-from: the least gain over defaults")
+    ap.add_argument("--force", action="store_true", help="with --save-from: replace existing entries")
+    ap.add_argument("--gpu", help="with --save-from: the GPU slug (default: from each line's gpu name)")
     ap.add_argument("--workers", type=int, default=10)
     ap.add_argument("--out", default=None, help="also append the JSON lines here")
     ap.add_argument("--deadline-s", type=float, default=1e9,
                     help="stop trying grid points after this many seconds (each shape still reports)")
     args = ap.parse_args(argv)
+    if args.save_from:
+        return save_from(args.save_from, args.min_gain, args.force, args.gpu)
+    if not args.shapes:
+        ap.error("name at least one model:M:dtype (or --save-from JSONL)")
     os.environ.setdefault("HELION_AUTOTUNE_BENCHMARK_SUBPROCESS", "0")
     deadline = time.time() + args.deadline_s
     ctx = mp.get_context("spawn")
