@@ -296,13 +296,19 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
     expert's weights stay L2-resident across its blocks.
 
     Decode (block_m <= 32) streams a few experts' weights, and what sets the rate is the bytes each program keeps
-    in flight, not the number of programs.  A tile grid on the H200 (scripts/probes/fused_moe_tiles.py, 9 decode
-    shapes) found the bf16 gate-up fastest at 64 x 128 tiles with 3 stages: 5-22 % faster than the earlier
-    32/16-wide 4-stage default that shrank tiles until the grid had two waves.  The fp8 gate-up was fastest at
-    32-wide tiles with 6 stages: 8-33 % faster.  When a handful of blocks leaves fewer programs than half the
-    SMs (M = 1), bf16 takes 32 x 256 tiles with 4 stages instead.  Prefill at block_m = 64 took 3 stages over 4
-    (gate-up 95 vs 120 us at llama4-scout M = 512).  block_m = 128 keeps gate-up tiles >= 64 wide: at
-    llama4-scout M = 2048 the gate-up ran 160 us at 64 vs 176 us at 32.
+    in flight more than the number of programs.  From a tile grid on the H200 (scripts/probes/fused_moe_tiles.py,
+    9 decode shapes) and the full H200 sweeps before and after (results/h200/*-0428ff5a-*, *-ad2d7454-*):
+    - bf16 gate-up keeps 64-wide tiles instead of shrinking them toward two waves of programs (the probe: 5-22 %
+      faster per kernel at M = 8-32).  It uses 3 stages at M <= 8 (faster there) and 4 above: 3 stages cost 5-12 %
+      at M = 32-512 with 128+ experts (deepseek-v3 and mistral-large-3 M = 128 went 0.96x / 0.94x with 3 stages).
+    - When a handful of blocks leaves fewer programs than half the SMs (M = 1), bf16 takes 32 x 256 tiles with 4
+      stages: M = 1 went from 0.90-1.41x to 1.04-1.61x vs the best upstream.
+    - fp8 gate-up at block_m = 16 takes 32-wide tiles with 6 stages (8-33 % faster per kernel; M = 1-8 went
+      0.88-1.09x -> 1.00-1.31x).  At block_m = 32 the same tiles ran 0.77-0.87x (M = 512 with 12-16 rows per
+      expert), so block_m = 32 keeps the two-wave rule and 4 stages.
+    Prefill at block_m = 64 takes 3 stages over 4 (gate-up 95 vs 120 us at llama4-scout M = 512; 0.91x -> 1.06x).
+    block_m = 128 keeps gate-up tiles >= 64 wide: at llama4-scout M = 2048 the gate-up ran 160 us at 64 vs 176 us
+    at 32.
     """
     m, e, n, k, top_k = dims["M"], dims["E"], dims["N"], dims["K"], dims["top_k"]
     bm = default_block_m(m, top_k, e)
@@ -314,12 +320,12 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
     waves = 2 * sm_count()
     gu_stages = stages
     gu_bk = _pow2_at_most(64 if bm >= 64 else 128, k, floor=32)
-    if decode:
-        gu_bn, gu_stages = _fit_block(n, 64), 3
+    gu_bn = _fit_block(n, 128 if big else 64)
+    if decode:  # no shrinking toward two waves: a wider tile keeps more bytes in flight per program
+        gu_stages = 3 if m <= 8 else 4
         if blocks * math.ceil(n / gu_bn) < sm_count() / 2:  # a handful of blocks: fewer, deeper programs
             gu_bn, gu_bk, gu_stages = _fit_block(n, 32), _pow2_at_most(256, k, floor=32), 4
     else:
-        gu_bn = _fit_block(n, 128 if big else 64)
         while gu_bn > (64 if big else 16) and blocks * math.ceil(n / gu_bn) < waves:
             gu_bn //= 2
     dn_bo = _fit_block(k, 128, floor=32)
@@ -335,7 +341,12 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
                            **order}
     elif dtype == FP8:
         out["per_token_group_quant_fp8"] = {"block_sizes": [_pow2_at_most(16, m * top_k, floor=1)], "num_warps": 4}
-        fp8_bn, fp8_stages = (_fit_block(n, 32), 6) if decode else (gu_bn, stages)
+        fp8_bn, fp8_stages = gu_bn, stages
+        if bm == 16:
+            fp8_bn, fp8_stages = _fit_block(n, 32), 6
+        elif bm == 32:  # the two-wave rule (32-wide tiles at 6 stages ran 0.77-0.87x here, see the docstring)
+            while fp8_bn > 16 and blocks * math.ceil(n / fp8_bn) < waves:
+                fp8_bn //= 2
         out["moe_gate_up_fp8"] = {"block_m": bm, "block_sizes": [fp8_bn], "num_warps": warps,
                                   "num_stages": fp8_stages, **order}
         out["moe_down_fp8"] = {"block_m": bm, "block_sizes": [dn_bo], "num_warps": warps, "num_stages": stages,
