@@ -518,8 +518,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"availability of {len(matrix)} kernel x provider pairs -> {run_dir.parent / 'availability.csv'}",
               file=sys.stderr)
         return 0
-    if args.all:
-        args.category = args.kernel = args.impl = args.dtype = None
+    # --all is the default selection (everything); --kernel/--category/--impl/--dtype/--model given with it still
+    # narrow it, so `make check ARGS="--shapes --impl helion --quick"` checks the Helion ports only
     plans, models = _check_plans(args)
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
@@ -667,7 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv "
                        "(--shapes: every model shape, no availability.csv)")
     _add_selection(c)
-    c.add_argument("--all", action="store_true", help="every kernel and provider")
+    c.add_argument("--all", action="store_true",
+                   help="every kernel and provider (the default; --kernel/--category/--impl/--dtype/--model narrow it)")
     c.add_argument("--shapes", action="store_true",
                    help="check at the model shapes bench would time (shapes/*.yaml; --model, --quick, --tokens) "
                    "instead of check_cases(); run id *-check-shapes, availability.csv not touched")

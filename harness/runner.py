@@ -194,11 +194,12 @@ class _Worker:
 
 
 class Runner:
-    def __init__(self, writer: RunWriter, opts: RunOptions, log: TextIO = sys.stderr,
+    def __init__(self, writer: RunWriter, opts: RunOptions, log: TextIO | None = None,
                  on_row: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.writer = writer
         self.opts = opts
-        self.log = log
+        # sys.stderr of now, not of import time: a stream bound at import (e.g. pytest's capsys) may be closed later
+        self.log = sys.stderr if log is None else log
         self.on_row = on_row
         self.versions: dict[str, str] = {}
         self.counts: dict[str, int] = {}

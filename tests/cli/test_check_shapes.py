@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-# runner imported here, not first inside a capsys test: Runner's default log is the sys.stderr of import time, and
-# capsys closes its stream after the test (later CLI tests in this process would write to a closed file)
-from harness import cli, registry, runner  # noqa: F401
+from harness import cli, registry
 from harness.results import read_run
 
 
