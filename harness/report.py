@@ -7,8 +7,10 @@
 Writes into the run folder (or DIR):
     speedup.md     headline geomean speedups per category and model (per upstream and vs the best upstream),
                    vs-best-upstream summaries per regime x dtype, per kernel and per category, per kernel x model
-                   shape tables, flags (speedups above 10x, rows above a measured ceiling, pairs timed with
-                   different methods), the rows that are not ok (and, with --against, the regression table)
+                   shape tables (with, where upstream rows note `substituted steps alone: <x> us`, those steps'
+                   share of the row and Helion's speedup if they were free), flags (speedups above 10x, rows
+                   above a measured ceiling, pairs timed with different methods), the rows that are not ok (and,
+                   with --against, the regression table)
     plots/*.png    per kernel x model: Helion speedup per shape, latency vs tokens, % of the measured ceilings,
                    and with --against the before/after comparison (small palette PNGs, byte-reproducible)
     report.html    one page: the same content, inline CSS, no scripts and no external URLs; the plots are the
@@ -572,6 +574,120 @@ def compare_table(res: compare.CompareResult) -> tuple[list[str], list[list[str]
     return list(compare.TABLE_HEADER), [compare.table_cells(r) for r in rows], [r.cls for r in rows]
 
 
+# ------------------------------------------------------------------------------------- substituted steps
+
+#: what an upstream adapter appends to a row's notes when it runs stand-ins (e.g. a PyTorch op) where production
+#: calls CUDA ops that cannot load here, timed alone with the harness timer (not timed inside the row itself)
+_SUBSTITUTED = re.compile(r"(?:^|;)\s*substituted steps alone:\s*(\d+(?:\.\d+)?)\s*us\s*(?=;|$)")
+SUBSTITUTED_TITLE = "Steps substituted in upstream rows (timed alone, not in the row)"
+
+
+def substituted_us(row: Mapping[str, Any] | None) -> float | None:
+    """The `substituted steps alone: <x> us` a row's notes carry, or None (no note, or one that does not parse)."""
+    m = _SUBSTITUTED.search(str((row or {}).get("notes") or ""))
+    if m is None:
+        return None
+    v = float(m.group(1))
+    return v if math.isfinite(v) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Substituted:
+    """One upstream row whose notes time its substituted steps, paired with Helion at the same shape."""
+
+    label: str
+    point: Point
+    provider: str
+    row_us: float
+    sub_us: float
+    measured: float  # upstream median / Helion median, as the main table forms it
+
+    @property
+    def share(self) -> float:
+        """% of the row's median the substituted steps take alone."""
+        return 100.0 * self.sub_us / self.row_us
+
+    @property
+    def bound(self) -> float | None:
+        """Helion vs the provider if the substituted steps took no time: (row - substituted) / Helion; None when
+        the steps alone take as long as the whole row (two timings that do not fit together)."""
+        if self.sub_us >= self.row_us:
+            return None
+        return (self.row_us - self.sub_us) / float(self.point.rows[HELION]["median_us"])
+
+
+def substituted(g: Group) -> tuple[list[Substituted], int]:
+    """The group's upstream rows that carry the note, at shapes where they pair with an ok Helion row timed the
+    same way (`pair`); and how many rows carry the note but have no such pair (left out)."""
+    out, left_out = [], 0
+    for label, p in zip(g.labels, g.points):
+        for prov in g.upstreams:
+            row = p.rows.get(prov)
+            sub = substituted_us(row)
+            if row is None or sub is None:
+                continue
+            pr = pair(p, prov) if HELION in g.impls else None
+            if pr is None or pr.value is None:
+                left_out += 1
+                continue
+            out.append(Substituted(label=label, point=p, provider=prov, row_us=float(row["median_us"]),
+                                   sub_us=sub, measured=pr.value))
+    return out, left_out
+
+
+def substituted_summary(groups: Sequence[Group]) -> list[tuple[str, str, list[Substituted]]]:
+    """(kernel, provider, its paired rows over every model and dtype) for each kernel x provider with any."""
+    by: dict[tuple[str, str], list[Substituted]] = {}
+    for g in groups:
+        for s in substituted(g)[0]:
+            by.setdefault((g.kernel, s.provider), []).append(s)
+    return [(k, prov, subs) for (k, prov), subs in sorted(by.items())]
+
+
+def substituted_lines(groups: Sequence[Group]) -> list[str]:
+    """The headline's one line per kernel x provider: shapes, median and max share, leads that the substituted
+    steps could explain away."""
+    out = []
+    for kernel, prov, subs in substituted_summary(groups):
+        shares = sorted(s.share for s in subs)
+        mid = len(shares) // 2
+        median = shares[mid] if len(shares) % 2 else (shares[mid - 1] + shares[mid]) / 2.0
+        leads = [s for s in subs if s.measured >= 1.0]
+        flips = sum(1 for s in leads if s.bound is not None and s.bound < 1.0)
+        out.append(f"{kernel} vs {prov}: {len(subs)} shape{'s' if len(subs) != 1 else ''}; the substituted steps "
+                   f"alone take a median {median:.1f} % (max {shares[-1]:.1f} %) of the {prov} row; Helion leads "
+                   f"at {len(leads)} of them and would fall below 1.0× at {flips} of those if the substituted "
+                   "steps were free")
+    return out
+
+
+def _left_out_text(n: int) -> str:
+    return (f"{n} upstream row{'s' if n != 1 else ''} with the note left out: not ok, no ok Helion row at the "
+            "shape, or timed differently.")
+
+
+SUBSTITUTED_HEADER = ["shape", "dtype", "provider", "row median µs", "substituted steps alone µs",
+                      "share of the row", "Helion vs provider (measured)",
+                      "Helion vs provider if the substituted steps were free (bound)"]
+
+
+def substituted_table(subs: Sequence[Substituted]) -> tuple[list[str], list[list[str]], list[list[float | None]]]:
+    """Header, cells and (for colouring) the two speedup cells of each row."""
+    body, speeds = [], []
+    for s in subs:
+        bound = fmt_x(s.bound) if s.bound is not None else "— (steps alone ≥ row)"
+        body.append([s.label, s.point.dtype, s.provider, fmt_us(s.row_us), fmt_us(s.sub_us), f"{s.share:.1f} %",
+                     fmt_x(s.measured), bound])
+        speeds.append([s.measured, s.bound])
+    return list(SUBSTITUTED_HEADER), body, speeds
+
+
+SUBSTITUTED_NOTE = ("These upstream rows run stand-ins (e.g. PyTorch ops) where production calls CUDA ops that "
+                    "cannot load here, and their notes give those steps timed alone. The bound divides the row's "
+                    "median minus those steps by Helion's: Helion's speedup if the substituted steps took no time "
+                    "at all (production's CUDA ops for them take some time too).")
+
+
 # ----------------------------------------------------------------------------------------------------- plots
 
 
@@ -927,6 +1043,10 @@ def _markdown(ctx: _Context) -> str:
         md += [md_table(h, b, s), ""]
     else:
         md += ["No shape has both a Helion row and an upstream row that are ok.", ""]
+    sub_lines = substituted_lines(ctx.groups)
+    if sub_lines:
+        md += [f"**{SUBSTITUTED_TITLE}**, per kernel and upstream over every model and dtype (see the kernel "
+               "sections):", ""] + [f"- {line}" for line in sub_lines] + [""]
     for title, (h, b, s) in _summaries(ctx):
         md += [f"### vs best upstream, {title}", "", md_table(h, b, s), ""]
     for _anchor, title, h, b in _flag_sections(ctx):
@@ -952,6 +1072,12 @@ def _markdown(ctx: _Context) -> str:
             md += ["Geomean: " + ", ".join(f"Helion vs {p} {fmt_x(v)} (n={n})" for p, (v, n) in gm.items()), ""]
         h, b, s = shape_table(g)
         md += [md_table(h, b, s), ""]
+        subs, left_out = substituted(g)
+        if subs:  # rows with the note but no pair alone (e.g. a check run, untimed) make no section
+            h, b, s = substituted_table(subs)
+            md += [f"#### {SUBSTITUTED_TITLE}", "", SUBSTITUTED_NOTE, "", md_table(h, b, s), ""]
+            if left_out:
+                md += [_left_out_text(left_out), ""]
         for kind, path in ctx.group_plots.get(g.slug, {}).items():
             md += [f"![{kind}]({path.relative_to(out).as_posix()})", ""]
 
@@ -990,6 +1116,11 @@ def _html(ctx: _Context) -> str:
         body.append(html_table(h, b, s, n_speed_cols=len(ctx.head.providers)))
     else:
         body.append("<p>No shape has both a Helion row and an upstream row that are ok.</p>")
+    sub_lines = substituted_lines(ctx.groups)
+    if sub_lines:
+        body.append(f"<p><b>{_esc(SUBSTITUTED_TITLE)}</b>, per kernel and upstream over every model and dtype (see "
+                    "the kernel sections):</p>")
+        body.append("<ul>" + "".join(f"<li>{_esc(line)}</li>" for line in sub_lines) + "</ul>")
     for stitle, (h, b, s) in _summaries(ctx):
         body.append(f"<h3>vs best upstream, {_esc(stitle)}</h3>")
         body.append(html_table(h, b, s, n_speed_cols=3))
@@ -1020,6 +1151,13 @@ def _html(ctx: _Context) -> str:
                                                         for p, (v, n) in gm.items())) + "</p>")
         h, b, s = shape_table(g)
         body.append(html_table(h, b, s, n_speed_cols=n_speed_cols(g)))
+        subs, left_out = substituted(g)
+        if subs:
+            h, b, s = substituted_table(subs)
+            body += [f"<h4>{_esc(SUBSTITUTED_TITLE)}</h4>", f"<p>{_esc(SUBSTITUTED_NOTE)}</p>",
+                     html_table(h, b, s, n_speed_cols=2)]
+            if left_out:
+                body.append(f"<p>{_esc(_left_out_text(left_out))}</p>")
         imgs = [_img(p, ctx.out, f"{kind}: {g.kernel} {g.model}")
                 for kind, p in ctx.group_plots.get(g.slug, {}).items()]
         if imgs:
