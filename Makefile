@@ -17,7 +17,7 @@ PIP_OFFLINE := $(if $(WHEELS),--no-index --find-links $(WHEELS),)
 SELECT := --category $(CATEGORY) $(if $(KERNEL),--kernel $(KERNEL)) $(if $(MODEL),--model $(MODEL)) \
           $(if $(IMPL),--impl $(IMPL)) $(if $(DTYPE),--dtype $(DTYPE))
 
-.PHONY: test lint bench bench-quick upstreams tune report list check nightly clean gpu
+.PHONY: test lint bench bench-quick upstreams tune report coverage list check nightly clean gpu
 
 # GPU targets stop here on a machine without an NVIDIA driver, before installing a CUDA torch they cannot use
 gpu:
@@ -85,6 +85,11 @@ tune: gpu $(BENCH_VENV)/.stamp
 # checkout it leaves `git status` clean (each run's recorded --against base is reused, no file is deleted)
 report: $(TEST_VENV)/.stamp
 	$(TEST_VENV)/bin/python -m harness report --all
+
+# per category: how many of the Helion rows a full bench plans are gated and timed against the best upstream, from
+# the committed runs of one GPU (no GPU needed; ARGS="--gpu h100 --per-spec --quick --runs RUN...")
+coverage: $(TEST_VENV)/.stamp
+	$(TEST_VENV)/bin/python -m harness coverage $(ARGS)
 
 nightly: gpu upstreams
 	bash scripts/nightly.sh

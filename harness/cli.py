@@ -1,4 +1,4 @@
-"""`python -m harness <command>`: bench, check, list, report, compare, merge."""
+"""`python -m harness <command>`: bench, check, list, report, compare, merge, coverage."""
 
 from __future__ import annotations
 
@@ -631,6 +631,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """How far each Helion port is from gated and timed at every model shape: committed runs only, no GPU."""
+    from harness import coverage
+
+    print(coverage.report(args.results_dir, gpu=args.gpu, runs=args.runs, quick=args.quick,
+                          per_spec=args.per_spec), end="")
+    return 0
+
+
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category", help="catalog category (e.g. moe) or all")
     p.add_argument("--kernel", help="comma-separated spec ids")
@@ -689,6 +698,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
     ls = sub.add_parser("list", help="kernel x provider availability matrix")
     ls.set_defaults(func=cmd_list)
+    cv = sub.add_parser("coverage", help="per category: Helion rows gated and timed against the best upstream, of "
+                        "every model shape a full bench plans, from the committed runs of one GPU (no GPU needed)")
+    cv.add_argument("--gpu", metavar="SLUG", help="results/<SLUG> (default: the only GPU folder, else the one with "
+                    "the newest run)")
+    cv.add_argument("--quick", action="store_true", help="plan the regimes.quick subsets (make bench-quick)")
+    cv.add_argument("--runs", nargs="+", metavar="RUN", help="only these run folders (paths, or run ids under "
+                    "results/<gpu>)")
+    cv.add_argument("--per-spec", action="store_true", help="add the same table per spec")
+    cv.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
+    cv.set_defaults(func=cmd_coverage)
     for name in ("report", "compare", "merge"):
         p = sub.add_parser(name, help=f"see `harness {name} --help`", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)

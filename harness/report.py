@@ -1186,12 +1186,17 @@ def _row_key(row: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in ("kernel", "impl", "model", "shape", "dtype"))
 
 
+def newest_first(metas: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of runs (by their metadata) newest first: by the recorded start, ties: the later one given."""
+    return sorted(range(len(metas)), key=lambda i: (str(metas[i].get("date", "")), i), reverse=True)
+
+
 def _headline(runs: Sequence[Path], allow_incomplete: bool) -> str:
     """Rows of several runs, each (kernel, impl, model, shape, dtype) taken from the newest run measuring it (by
     the runs' recorded start, ties: the later one given), so a re-measured port replaces its older rows whatever
     the order the runs are named in."""
     loaded = [results.read_run(run, allow_incomplete=allow_incomplete) for run in runs]
-    order = sorted(range(len(loaded)), key=lambda i: (str(loaded[i][2].get("date", "")), i), reverse=True)
+    order = newest_first([meta for _r, _s, meta in loaded])
     seen: set[tuple[str, ...]] = set()
     groups: list[Group] = []
     for i in order:

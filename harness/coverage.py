@@ -1,0 +1,326 @@
+"""`python -m harness coverage`: how far each Helion port is from "passes the gate at every model shape, and is
+timed against the best upstream there", from the committed runs of one GPU (no GPU needed, nothing written).
+
+The plan is every Helion row a full `make bench` would run (`--quick`: the quick subsets), from the specs and
+shapes/*.yaml. A planned row is identified across runs by (kernel, model, shape JSON with sorted keys, dtype).
+- gated: the newest run measuring the row (bench or `check --shapes`; by metadata date, ties: the later folder)
+  has it `ok`. A newer `ok` supersedes an older `incorrect`, and a newer failure an older `ok`.
+- failing: that newest row is `incorrect`, `error` or `timeout` (`unavailable` is neither gated nor failing).
+- timed: the row is gated and some run times it against the best upstream there, as the reports do
+  (`report.pair(point, BEST)`: Helion and the fastest ok upstream row of the same shape in the same run, timed
+  the same way); the newest such run gives the speedup (upstream median / Helion median, > 1: Helion faster).
+`check` runs of check_cases() measure no model shape, so their rows never match the plan.
+
+The catalog line: specs gated at every planned shape; at some (not all) of them; with a failing newest row; and
+of the specs with any timed row, those whose geomean over their timed rows is above 1.0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness import registry, results
+from harness.cli import UsageError
+from harness.report import BEST, HELION, build_groups, fmt_x, geomean, md_table, pair
+from harness.report import newest_first as _newest_first
+
+if TYPE_CHECKING:
+    from harness.runner import RowPlan
+
+#: (kernel, model, canonical shape JSON, dtype): one planned Helion row, whatever run measured it
+PlanKey = tuple[str, str, str, str]
+
+FAILING = ("incorrect", "error", "timeout")
+
+
+def canonical_shape(shape: Any) -> str:
+    """The shape as results.csv writes it (JSON, sorted keys, compact); text that is not JSON stays as it is."""
+    if not isinstance(shape, Mapping):
+        try:
+            shape = json.loads(str(shape or ""))
+        except ValueError:
+            return str(shape or "")
+    return json.dumps(shape, sort_keys=True, separators=(",", ":"))
+
+
+def plan_key(row: Mapping[str, Any]) -> PlanKey:
+    return (str(row["kernel"]), str(row["model"]), canonical_shape(row["shape"]), str(row["dtype"]))
+
+
+def planned(quick: bool) -> list[RowPlan]:
+    """Every Helion row of a full `make bench` (or `make bench-quick`): all specs over all models, less the rows
+    the spec itself rules out (`invalid_reason`, e.g. fp8 block-128 with N = 192: `unavailable` by definition)."""
+    from harness.runner import plan_rows
+    from harness.shapes import load_all
+    from harness.spec import Case
+
+    specs = registry.specs()
+    rows = plan_rows(sorted(specs), load_all(), [HELION], None, quick, None)
+    return [r for r in rows
+            if not specs[r.kernel].invalid_reason(Case(r.model, r.regime, dict(r.params)), r.dtype)]
+
+
+def ported_specs() -> dict[str, str]:
+    """{spec: category} of every spec with a Helion port (including one no model plans a row for)."""
+    specs = registry.specs()
+    return {k: s.category for k, s in specs.items() if HELION in registry.providers(k)}
+
+
+# -------------------------------------------------------------------------------------------------- runs
+
+
+@dataclasses.dataclass
+class Run:
+    path: Path
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any]
+
+
+def read_runs(paths: Iterable[Path]) -> list[Run]:
+    """The readable runs among `paths`, stopped ones included; each unreadable folder costs one stderr line."""
+    out = []
+    for path in paths:
+        try:
+            meta = results.read_metadata(path)
+            rows = results.read_rows(path, allow_incomplete=True)
+        except (ValueError, OSError) as e:  # RunError is a ValueError; a folder without results.csv an OSError
+            print(f"warning: {path}: skipped ({' '.join(str(e).split())})", file=sys.stderr)
+            continue
+        out.append(Run(Path(path), rows, meta))
+    return out
+
+
+def newest_first(runs: Sequence[Run]) -> list[Run]:
+    """The runs newest first, in the order `report --headline` takes rows in (`report.newest_first`)."""
+    return [runs[i] for i in _newest_first([run.meta for run in runs])]
+
+
+def newest_status(runs: Sequence[Run]) -> dict[PlanKey, str]:
+    """{row: status of its Helion row in the newest run measuring it}."""
+    out: dict[PlanKey, str] = {}
+    for run in newest_first(runs):
+        # inside one run the last row of a key wins, as in build_groups
+        mine = {plan_key(r): str(r["status"]) for r in run.rows if r["impl"] == HELION}
+        for k, status in mine.items():
+            out.setdefault(k, status)
+    return out
+
+
+def timed_speedups(runs: Sequence[Run]) -> dict[PlanKey, float]:
+    """{row: Helion vs the best upstream} from the newest run pairing the two in itself (`report.pair`)."""
+    out: dict[PlanKey, float] = {}
+    for run in newest_first(runs):
+        for g in build_groups(run.rows, run.meta):
+            if HELION not in g.impls:
+                continue
+            for p in g.points:
+                pr = pair(p, BEST)
+                if pr is not None and pr.value is not None:
+                    out.setdefault((g.kernel, g.model, canonical_shape(p.shape), p.dtype), pr.value)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ tallies
+
+
+@dataclasses.dataclass
+class Tally:
+    """One spec (or the specs of a category) against the plan."""
+
+    specs: int = 0
+    planned: int = 0
+    gated: int = 0
+    failing: int = 0
+    speedups: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.specs += other.specs
+        self.planned += other.planned
+        self.gated += other.gated
+        self.failing += other.failing
+        self.speedups += other.speedups
+
+    @property
+    def geomean(self) -> float | None:
+        return geomean(self.speedups)
+
+
+@dataclasses.dataclass
+class Coverage:
+    gpu: str
+    n_runs: int
+    quick: bool
+    categories: dict[str, str]  # spec -> category
+    per_spec: dict[str, Tally]
+    unplanned: int = 0  # Helion rows of the runs at model shapes the plan does not have (the specs changed since)
+
+    def per_category(self) -> dict[str, Tally]:
+        out: dict[str, Tally] = {}
+        for k in sorted(self.per_spec, key=lambda k: (self.categories[k], k)):
+            out.setdefault(self.categories[k], Tally()).add(self.per_spec[k])
+        return out
+
+    def total(self) -> Tally:
+        out = Tally()
+        for t in self.per_spec.values():
+            out.add(t)
+        return out
+
+
+def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run], gpu: str,
+          quick: bool = False) -> Coverage:
+    """Each spec's planned rows against the runs: gated, failing and timed rows and the timed speedups."""
+    status, timed = newest_status(runs), timed_speedups(runs)
+    categories = dict(specs)
+    for r in plan:
+        categories.setdefault(r.kernel, r.category)
+    per_spec = {k: Tally(specs=1) for k in categories}
+    keys = dict.fromkeys(plan_key(r.base_row()) for r in plan)  # one count per row, in plan order
+    for key in keys:
+        t = per_spec[key[0]]
+        t.planned += 1
+        s = status.get(key)
+        if s == "ok":
+            t.gated += 1
+            if key in timed:
+                t.speedups.append(timed[key])
+        elif s in FAILING:
+            t.failing += 1
+    # check_cases() rows (a `check` without --shapes) are no model shapes: only the other runs' rows are stale
+    measured = {plan_key(r) for run in runs if not (run.meta.get("check_only") and not run.meta.get("check_shapes"))
+                for r in run.rows if r["impl"] == HELION}
+    return Coverage(gpu=gpu, n_runs=len(runs), quick=quick, categories=categories, per_spec=per_spec,
+                    unplanned=len(measured - set(keys)))
+
+
+# ------------------------------------------------------------------------------------------------- output
+
+HEADER = ["gated ok", "gated %", "failing (newest)", "timed vs best upstream", "geomean vs best upstream"]
+
+
+def _cells(t: Tally) -> list[str]:
+    pct = f"{100.0 * t.gated / t.planned:.1f} %" if t.planned else "—"
+    return [str(t.planned), str(t.gated), pct, str(t.failing), str(len(t.speedups)), fmt_x(t.geomean)]
+
+
+def category_table(cov: Coverage) -> str:
+    cats = cov.per_category()
+    body = [[cat, str(t.specs), *_cells(t)] for cat, t in cats.items()]
+    speeds = [[t.geomean] for t in cats.values()]
+    total = cov.total()
+    body.append(["all", str(total.specs), *_cells(total)])
+    speeds.append([total.geomean])
+    return md_table(["category", "specs", "Helion rows planned", *HEADER], body, speeds)
+
+
+def spec_table(cov: Coverage) -> str:
+    order = sorted(cov.per_spec, key=lambda k: (cov.categories[k], k))
+    body = [[k, cov.categories[k], *_cells(cov.per_spec[k])] for k in order]
+    return md_table(["spec", "category", "Helion rows planned", *HEADER], body,
+                    [[cov.per_spec[k].geomean] for k in order])
+
+
+def catalog_line(cov: Coverage) -> str:
+    tallies = list(cov.per_spec.values())
+    every = sum(1 for t in tallies if t.planned and t.gated == t.planned)
+    some = sum(1 for t in tallies if 0 < t.gated < t.planned)
+    failing = sum(1 for t in tallies if t.failing)
+    compared = [t for t in tallies if t.speedups]
+    faster = sum(1 for t in compared if (t.geomean or 0.0) > 1.0)
+    return (f"{len(tallies)} specs with a Helion port; {every} gated at every planned model shape on "
+            f"{cov.gpu.upper()}; {some} gated at some; {failing} with a failing newest row; {faster} of "
+            f"{len(compared)} specs with an upstream comparison faster than the best upstream (geomean > 1.0)")
+
+
+def render(cov: Coverage, per_spec: bool = False) -> str:
+    total = cov.total()
+    plan = "the quick subsets (`make bench-quick`)" if cov.quick else "a full `make bench`"
+    lines = [
+        f"## Helion port coverage on {cov.gpu.upper()}", "",
+        f"Plan: every Helion row of {plan}, {total.planned} rows over {total.specs} specs. From {cov.n_runs} runs "
+        f"under results/{cov.gpu}: a row is gated when the newest run measuring it (bench or `check --shapes`) has "
+        "it ok, failing when that row is incorrect, error or timeout; timed when gated and paired in one run with "
+        "the best ok upstream row timed the same way (geomean: upstream / Helion, > 1: Helion faster).", "",
+    ]
+    if cov.unplanned:
+        lines += [f"Not counted: {cov.unplanned} Helion rows of these runs at model shapes this plan does not have "
+                  "(the spec's shapes changed since, or a full-plan row when planning --quick).", ""]
+    lines += [category_table(cov), ""]
+    if per_spec:
+        lines += [spec_table(cov), ""]
+    lines += [catalog_line(cov), ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- cli
+
+
+def _run_dirs(gpu_dir: Path) -> list[Path]:
+    return sorted(p for p in gpu_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _newest_date(gpu_dir: Path) -> str:
+    """The newest run start under a results/<gpu> folder (metadata date, else the run id's timestamp)."""
+    dates = []
+    for run in _run_dirs(gpu_dir):
+        try:
+            dates.append(str(results.read_metadata(run).get("date") or run.name))
+        except results.RunError:
+            dates.append(run.name)
+    return max(dates, default="")
+
+
+def gpu_folders(results_dir: Path) -> list[str]:
+    if not results_dir.is_dir():
+        return []
+    return sorted(p.name for p in results_dir.iterdir() if p.is_dir() and _run_dirs(p))
+
+
+def choose_gpu(results_dir: Path, gpu: str | None) -> str:
+    """--gpu SLUG (a folder under results/), else the only one, else the one with the newest run."""
+    found = gpu_folders(results_dir)
+    if gpu is not None:
+        if gpu not in found:
+            raise UsageError(f"unknown GPU folder '{gpu}' under {results_dir}; valid: {', '.join(found) or 'none'}")
+        return gpu
+    if not found:
+        raise UsageError(f"no GPU folder with runs under {results_dir}")
+    return max(found, key=lambda g: (_newest_date(results_dir / g), g))
+
+
+def choose_runs(results_dir: Path, gpu: str | None, runs: Sequence[str] | None) -> tuple[str, list[Path]]:
+    """(GPU slug, run folders): every folder under results/<gpu>, or the --runs given (a path, or a run id under
+    results/<gpu>); a named folder without results.csv is a UsageError."""
+    if not runs:
+        slug = choose_gpu(results_dir, gpu)
+        return slug, _run_dirs(results_dir / slug)
+    paths = []
+    for name in runs:
+        path = Path(name)
+        if not (path / "results.csv").exists():
+            by_id = results_dir / (gpu or choose_gpu(results_dir, None)) / name
+            if not (by_id / "results.csv").exists():
+                raise UsageError(f"--runs {name}: no run folder (no results.csv there or under "
+                                 f"{by_id.parent})")
+            path = by_id
+        paths.append(path)
+    parents = sorted({p.resolve().parent.name for p in paths})
+    if gpu is None and len(parents) > 1:
+        raise UsageError(f"--runs: runs of several GPU folders ({', '.join(parents)}); give the runs of one GPU")
+    if gpu is not None and parents != [gpu]:
+        other = next(p for p in parents if p != gpu)
+        raise UsageError(f"--runs: a run under '{other}', not under --gpu {gpu}")
+    return gpu or parents[0], list(dict.fromkeys(paths))
+
+
+def report(results_dir: Path, gpu: str | None = None, runs: Sequence[str] | None = None, quick: bool = False,
+           per_spec: bool = False) -> str:
+    """The markdown `harness coverage` prints."""
+    slug, paths = choose_runs(Path(results_dir), gpu, runs)
+    cov = tally(planned(quick), ported_specs(), read_runs(paths), slug, quick)
+    return render(cov, per_spec)
