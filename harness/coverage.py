@@ -9,6 +9,9 @@ shapes/*.yaml. A planned row is identified across runs by (kernel, model, shape 
 - timed: the row is gated and some run times it against the best upstream there, as the reports do
   (`report.pair(point, BEST)`: Helion and the fastest ok upstream row of the same shape in the same run, timed
   the same way); the newest such run gives the speedup (upstream median / Helion median, > 1: Helion faster).
+- stale: gated, but the port's file (ports/<category>/<spec>.py) has commits since the commit that run measured
+  (git history of this checkout; unknown commits and checkouts without git count as current): the row passed on
+  an older version of the port and needs a re-run.
 `check` runs of check_cases() measure no model shape, so their rows never match the plan.
 
 The catalog line: specs gated at every planned shape; at some (not all) of them; with a failing newest row; and
@@ -18,7 +21,9 @@ of the specs with any timed row, those whose geomean over their timed rows is ab
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -100,15 +105,44 @@ def newest_first(runs: Sequence[Run]) -> list[Run]:
     return [runs[i] for i in _newest_first([run.meta for run in runs])]
 
 
-def newest_status(runs: Sequence[Run]) -> dict[PlanKey, str]:
-    """{row: status of its Helion row in the newest run measuring it}."""
-    out: dict[PlanKey, str] = {}
+def newest_status(runs: Sequence[Run]) -> dict[PlanKey, tuple[str, str | None]]:
+    """{row: (status, git commit of the run) of its Helion row in the newest run measuring it}."""
+    out: dict[PlanKey, tuple[str, str | None]] = {}
     for run in newest_first(runs):
+        commit = run.meta.get("git_commit") or None
         # inside one run the last row of a key wins, as in build_groups
         mine = {plan_key(r): str(r["status"]) for r in run.rows if r["impl"] == HELION}
         for k, status in mine.items():
-            out.setdefault(k, status)
+            out.setdefault(k, (status, commit))
     return out
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(["git", "-C", str(registry.ROOT), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@functools.cache
+def _last_port_commit(kernel: str) -> str | None:
+    spec = registry.specs().get(kernel)
+    module = registry.port_module(spec) if spec is not None else None
+    if module is None:
+        return None
+    done = _git("log", "-1", "--format=%H", "--", module.replace(".", "/") + ".py")
+    return done.stdout.strip() or None if done is not None and done.returncode == 0 else None
+
+
+@functools.cache
+def port_changed_since(kernel: str, commit: str | None) -> bool:
+    """True when the port's file has a commit that `commit` (a run's) does not contain; False when it has none or
+    either commit is unknown here (no git, a shallow clone, a run from another repository)."""
+    last = _last_port_commit(kernel)
+    if not last or not commit:
+        return False
+    done = _git("merge-base", "--is-ancestor", last, commit)
+    return done is not None and done.returncode == 1
 
 
 def timed_speedups(runs: Sequence[Run]) -> dict[PlanKey, float]:
@@ -135,6 +169,7 @@ class Tally:
     specs: int = 0
     planned: int = 0
     gated: int = 0
+    stale: int = 0
     failing: int = 0
     speedups: list[float] = dataclasses.field(default_factory=list)
 
@@ -142,6 +177,7 @@ class Tally:
         self.specs += other.specs
         self.planned += other.planned
         self.gated += other.gated
+        self.stale += other.stale
         self.failing += other.failing
         self.speedups += other.speedups
 
@@ -184,9 +220,10 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
     for key in keys:
         t = per_spec[key[0]]
         t.planned += 1
-        s = status.get(key)
+        s, commit = status.get(key, (None, None))
         if s == "ok":
             t.gated += 1
+            t.stale += port_changed_since(key[0], commit)
             if key in timed:
                 t.speedups.append(timed[key])
         elif s in FAILING:
@@ -200,12 +237,13 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
 
 # ------------------------------------------------------------------------------------------------- output
 
-HEADER = ["gated ok", "gated %", "failing (newest)", "timed vs best upstream", "geomean vs best upstream"]
+HEADER = ["gated ok", "gated %", "of them on an older port", "failing (newest)", "timed vs best upstream",
+          "geomean vs best upstream"]
 
 
 def _cells(t: Tally) -> list[str]:
     pct = f"{100.0 * t.gated / t.planned:.1f} %" if t.planned else "—"
-    return [str(t.planned), str(t.gated), pct, str(t.failing), str(len(t.speedups)), fmt_x(t.geomean)]
+    return [str(t.planned), str(t.gated), pct, str(t.stale), str(t.failing), str(len(t.speedups)), fmt_x(t.geomean)]
 
 
 def category_table(cov: Coverage) -> str:
@@ -228,13 +266,15 @@ def spec_table(cov: Coverage) -> str:
 def catalog_line(cov: Coverage) -> str:
     tallies = list(cov.per_spec.values())
     every = sum(1 for t in tallies if t.planned and t.gated == t.planned)
+    current = sum(1 for t in tallies if t.planned and t.gated == t.planned and not t.stale)
     some = sum(1 for t in tallies if 0 < t.gated < t.planned)
     failing = sum(1 for t in tallies if t.failing)
     compared = [t for t in tallies if t.speedups]
     faster = sum(1 for t in compared if (t.geomean or 0.0) > 1.0)
     return (f"{len(tallies)} specs with a Helion port; {every} gated at every planned model shape on "
-            f"{cov.gpu.upper()}; {some} gated at some; {failing} with a failing newest row; {faster} of "
-            f"{len(compared)} specs with an upstream comparison faster than the best upstream (geomean > 1.0)")
+            f"{cov.gpu.upper()} ({current} of them with every row on the current port); {some} gated at some; "
+            f"{failing} with a failing newest row; {faster} of {len(compared)} specs with an upstream comparison "
+            "faster than the best upstream (geomean > 1.0)")
 
 
 def render(cov: Coverage, per_spec: bool = False) -> str:
@@ -244,7 +284,8 @@ def render(cov: Coverage, per_spec: bool = False) -> str:
         f"## Helion port coverage on {cov.gpu.upper()}", "",
         f"Plan: every Helion row of {plan}, {total.planned} rows over {total.specs} specs. From {cov.n_runs} runs "
         f"under results/{cov.gpu}: a row is gated when the newest run measuring it (bench or `check --shapes`) has "
-        "it ok, failing when that row is incorrect, error or timeout; timed when gated and paired in one run with "
+        "it ok (on an older port: the port's file has commits since that run's commit), failing when that row is "
+        "incorrect, error or timeout; timed when gated and paired in one run with "
         "the best ok upstream row timed the same way (geomean: upstream / Helion, > 1: Helion faster).", "",
     ]
     if cov.unplanned:

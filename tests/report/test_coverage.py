@@ -6,6 +6,7 @@ exits 2."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from harness.results import RESULTS_DIR
 from harness.runner import RowPlan
 from tests.report.runs import METADATA, write_run
 
-CATALOG = re.compile(r"^\d+ specs with a Helion port; \d+ gated at every planned model shape on \S+; \d+ gated at "
-                     r"some; \d+ with a failing newest row; \d+ of \d+ specs with an upstream comparison faster than "
-                     r"the best upstream \(geomean > 1\.0\)$", re.M)
+CATALOG = re.compile(r"^\d+ specs with a Helion port; \d+ gated at every planned model shape on \S+ \(\d+ of them "
+                     r"with every row on the current port\); \d+ gated at some; \d+ with a failing newest row; "
+                     r"\d+ of \d+ specs with an upstream comparison faster than the best upstream "
+                     r"\(geomean > 1\.0\)$", re.M)
 
 #: k1 (cat1) at M=1,2,4; k2 (cat2) at M=1,2; k3 (cat2) at M=1, never run
 PLAN = [("k1", "cat1", m) for m in (1, 2, 4)] + [("k2", "cat2", m) for m in (1, 2)] + [("k3", "cat2", 1)]
@@ -88,19 +90,46 @@ def test_counts_precedence_and_same_run_pairing(tree: Path, capsys: pytest.Captu
     rc, out, err = _run(capsys, "--results-dir", str(tree), "--per-spec")
     assert rc == 0, err
     cats = _table(out, "category")
-    #                 specs planned gated  %         failing timed geomean (sqrt(2.0 * 0.8))
-    assert cats["cat1"] == ["1", "3", "3", "100.0 %", "0", "2", "1.26×"]
-    assert cats["cat2"] == ["2", "3", "1", "33.3 %", "1", "0", "—"]
-    assert cats["all"] == ["3", "6", "4", "66.7 %", "1", "2", "1.26×"]
+    #                 specs planned gated  %       stale failing timed geomean (sqrt(2.0 * 0.8))
+    assert cats["cat1"] == ["1", "3", "3", "100.0 %", "0", "0", "2", "1.26×"]
+    assert cats["cat2"] == ["2", "3", "1", "33.3 %", "0", "1", "0", "—"]
+    assert cats["all"] == ["3", "6", "4", "66.7 %", "0", "1", "2", "1.26×"]
     specs = _table(out, "spec")
-    assert specs["k1"] == ["cat1", "3", "3", "100.0 %", "0", "2", "1.26×"]  # M=2: incorrect in A, ok in B
-    assert specs["k2"] == ["cat2", "2", "1", "50.0 %", "1", "0", "—"]  # M=2: ok in A, error in B; M=1: events
-    assert specs["k3"] == ["cat2", "1", "0", "0.0 %", "0", "0", "—"]
+    assert specs["k1"] == ["cat1", "3", "3", "100.0 %", "0", "0", "2", "1.26×"]  # M=2: incorrect in A, ok in B
+    assert specs["k2"] == ["cat2", "2", "1", "50.0 %", "0", "1", "0", "—"]  # M=2: ok in A, error in B; M=1: events
+    assert specs["k3"] == ["cat2", "1", "0", "0.0 %", "0", "0", "0", "—"]
     assert "Not counted: 1 Helion rows" in out  # B's M=8; D's check_cases() row is not counted as stale
     assert CATALOG.search(out)
     assert out.rstrip().splitlines()[-1] == (
-        "3 specs with a Helion port; 1 gated at every planned model shape on H200; 1 gated at some; 1 with a failing "
-        "newest row; 1 of 1 specs with an upstream comparison faster than the best upstream (geomean > 1.0)")
+        "3 specs with a Helion port; 1 gated at every planned model shape on H200 (1 of them with every row on the "
+        "current port); 1 gated at some; 1 with a failing newest row; 1 of 1 specs with an upstream comparison faster "
+        "than the best upstream (geomean > 1.0)")
+
+
+def test_rows_gated_on_an_older_port_are_counted(tree: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """k1's port changed after run A's commit (B's is current): A's two gated k1 rows are stale, B's is not."""
+    for run in (tree / "h200").iterdir():
+        meta = json.loads((run / "metadata.json").read_text())
+        meta["git_commit"] = run.name[-8:]
+        (run / "metadata.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(coverage, "port_changed_since",
+                        lambda kernel, commit: kernel == "k1" and commit == "aaaaaaaa")
+    rc, out, err = _run(capsys, "--results-dir", str(tree), "--per-spec")
+    assert rc == 0, err
+    assert _table(out, "spec")["k1"][1:5] == ["3", "3", "100.0 %", "2"]
+    assert "1 gated at every planned model shape on H200 (0 of them with every row on the current port)" in out
+
+
+def test_port_history_from_git() -> None:
+    """This checkout's own history: fused_moe's port changed after the first commit that touched it."""
+    first = coverage._git("log", "--reverse", "--format=%H", "--", "ports/moe/fused_moe.py")
+    if first is None or first.returncode != 0 or not first.stdout.strip():
+        pytest.skip("no git history here")
+    oldest = first.stdout.split()[0]
+    assert coverage.port_changed_since("fused_moe", oldest) is (len(first.stdout.split()) > 1)
+    assert coverage.port_changed_since("fused_moe", None) is False
+    assert coverage.port_changed_since("fused_moe", "0" * 40) is False  # unknown commit: not called stale
 
 
 def test_newest_by_metadata_date_not_folder_name(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,7 +138,7 @@ def test_newest_by_metadata_date_not_folder_name(tree: Path, capsys: pytest.Capt
            _meta("2026-11-01T00:00:00+00:00"))
     rc, out, _err = _run(capsys, "--results-dir", str(tree), "--per-spec")
     assert rc == 0
-    assert _table(out, "spec")["k2"][3:5] == ["50.0 %", "1"]  # B's error (2026-12-02) still the newest
+    assert _table(out, "spec")["k2"][3:6] == ["50.0 %", "0", "1"]  # B's error (2026-12-02) still the newest
 
 
 def test_runs_restricts_the_runs(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,8 +146,8 @@ def test_runs_restricts_the_runs(tree: Path, capsys: pytest.CaptureFixture[str])
     rc, out, _err = _run(capsys, "--results-dir", str(tree), "--per-spec", "--runs", str(a))
     assert rc == 0
     specs = _table(out, "spec")
-    assert specs["k1"] == ["cat1", "3", "2", "66.7 %", "1", "2", "1.26×"]  # without B, M=2 stays incorrect
-    assert specs["k2"] == ["cat2", "2", "2", "100.0 %", "0", "1", "3.00×"]
+    assert specs["k1"] == ["cat1", "3", "2", "66.7 %", "0", "1", "2", "1.26×"]  # without B, M=2 stays incorrect
+    assert specs["k2"] == ["cat2", "2", "2", "100.0 %", "0", "0", "1", "3.00×"]
     # a run id under results/<gpu> works as well as a path
     rc, out2, _err = _run(capsys, "--results-dir", str(tree), "--gpu", "h200", "--runs", a.name)
     assert rc == 0 and _table(out2, "category") == _table(out, "category")
