@@ -23,6 +23,15 @@ layout, one per block_m; the timed callable only launches them):
 * `moe_topk_sum`  out[m] = sum_j y[m * top_k + j] in fp32.
 * fp8: `per_token_group_quant_fp8` before each GEMM, `moe_gate_up_fp8` / `moe_down_fp8` with BLOCK_K = 128
   so each K step applies one activation scale per row and one weight scale per output column.
+* `moe_gate_up_fp8_fused_quant` (opt-in: `"fuse_quant": true` in the `moe_gate_up_fp8` config entry; no default
+  sets it): the gate-up reads bf16 `hidden` and quantizes each gathered [block_m, 128] K step itself, with the
+  math of `per_token_group_quant_fp8` (scale = max(amax, 1e-10) / 448, clamp to +-448, cast), so the first
+  quant launch and its hq [M, K] fp8 / hs [M, K/128] fp32 round trip go away.  The price: every N-tile program
+  of a block re-quantizes the same rows (N / BLOCK_N times per block, and a token routed to top_k experts is
+  quantized in each of their blocks) and reads 2 bytes per activation instead of 1 (pipelined bf16 tiles: 64 vs
+  50 KB of shared memory at the block_m = 16 default, 128 vs 96 KB at block_m = 128).  At decode the activations
+  are a few KB next to MBs of streamed weights, so one launch fewer (and no dependent round trip) can win; at
+  prefill the repeated quant and the doubled activation reads scale with M and may lose.
 
 Weights are used in place (free views [E*2N, K], [E*K, N]); no load-time re-layout.
 """
@@ -178,6 +187,50 @@ def moe_gate_up_fp8(
                 kb = tile_k.id
                 a = hl.load(aq, [tok, tile_k], extra_mask=valid[:, None])
                 sa = hl.load(a_scale, [tok, kb], extra_mask=valid)
+                dg = hl.dot(a, w1[rows, tile_k].T, out_dtype=torch.float32)
+                du = hl.dot(a, w1[rows + N, tile_k].T, out_dtype=torch.float32)
+                acc_g = acc_g + dg * sa[:, None] * w1_scale[srow_g, kb][None, :]
+                acc_u = acc_u + du * sa[:, None] * w1_scale[srow_u, kb][None, :]
+            act = acc_g * torch.sigmoid(acc_g) * acc_u
+            hl.store(inter, [slot, tile_n], act.to(inter.dtype), extra_mask=valid[:, None])
+
+
+@helion.kernel(static_shapes=False)
+def moe_gate_up_fp8_fused_quant(
+    hidden: torch.Tensor,  # [M, K] bf16
+    w1: torch.Tensor,  # [E * 2N, K] fp8
+    w1_scale: torch.Tensor,  # [E * ceil(2N/128), ceil(K/128)] fp32
+    sorted_ids: torch.Tensor,
+    expert_ids: torch.Tensor,
+    num_post_padded: torch.Tensor,
+    inter: torch.Tensor,  # [M * top_k, N] bf16, written
+    top_k: hl.constexpr,
+    block_m: hl.constexpr,
+) -> None:
+    # `moe_gate_up_fp8` with the activation quant done per K step (host key `fuse_quant`; module docstring):
+    # each step of 128 is one quant group of the gathered rows, quantized as per_token_group_quant_fp8 does
+    K = hl.specialize(hidden.size(1))
+    N = hl.specialize(inter.size(1))
+    S = sorted_ids.size(0)
+    num_slots = inter.size(0)
+    nb = (2 * N + 127) // 128
+    for tile_s, tile_n in hl.tile([S, N], block_size=[block_m, None]):
+        if tile_s.begin < num_post_padded[0]:
+            e = expert_ids[tile_s.id]
+            slot = sorted_ids[tile_s]
+            valid = slot < num_slots
+            tok = torch.where(valid, slot // top_k, 0)
+            rows = e * (2 * N) + tile_n.index
+            srow_g = e * nb + tile_n.index // 128
+            srow_u = e * nb + (tile_n.index + N) // 128
+            acc_g = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+            acc_u = hl.zeros([tile_s, tile_n], dtype=torch.float32)
+            for tile_k in hl.tile(K, block_size=128):
+                kb = tile_k.id
+                # per_token_group_quant_fp8 of these rows and this group (masked lanes read 0, as there)
+                v = hl.load(hidden, [tok, tile_k], extra_mask=valid[:, None]).to(torch.float32)
+                sa = torch.clamp(torch.amax(torch.abs(v), dim=1), min=1e-10) / 448.0
+                a = torch.clamp(v / sa[:, None], -448.0, 448.0).to(w1.dtype)
                 dg = hl.dot(a, w1[rows, tile_k].T, out_dtype=torch.float32)
                 du = hl.dot(a, w1[rows + N, tile_k].T, out_dtype=torch.float32)
                 acc_g = acc_g + dg * sa[:, None] * w1_scale[srow_g, kb][None, :]
@@ -361,7 +414,7 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
 class HelionFusedMoE(HelionPort):
     kernel: ClassVar[str] = KERNEL
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16", FP8)
-    host_keys: ClassVar[tuple[str, ...]] = ("block_m",)
+    host_keys: ClassVar[tuple[str, ...]] = ("block_m", "fuse_quant")
     notes: ClassVar[tuple[str, ...]] = ("weights used in place (views [E*2N,K], [E*K,N]; no re-layout)",)
 
     def case_dims(self, case: Case) -> dict[str, int]:
@@ -372,14 +425,21 @@ class HelionFusedMoE(HelionPort):
 
     def host_candidates(self, name: str, dims: Mapping[str, Any], dtype: str) -> list[dict[str, Any]]:
         """The GEMMs' routing block: the default and its neighbour toward the side the token count leans to (two
-        values keep tuning within budget); block_m fixes the routing, so it is searched outside Helion."""
+        values keep tuning within budget); block_m fixes the routing, so it is searched outside Helion.
+
+        fp8 gate-up at decode (default block_m <= 32) also tries the fused activation quant at the default block_m.
+        The tuner times that launch alone, so the fused kernel carries the quant the unfused one gets from its own
+        launch: it is kept only where it beats the bare GEMM (the probe compares quant + GEMM instead)."""
         if name not in GEMM_KERNELS[dtype]:
             return [{}]
         bm = default_block_m(dims["M"], dims["top_k"], dims["E"])
         ladder = [16, 32, 64, 128]
         i = ladder.index(bm)
         other = ladder[i + 1] if i + 1 < len(ladder) else ladder[i - 1]
-        return [{"block_m": bm}, {"block_m": other}]
+        cands: list[dict[str, Any]] = [{"block_m": bm}, {"block_m": other}]
+        if dtype == FP8 and name == GEMM_KERNELS[FP8][0] and bm <= 32:
+            cands.append({"block_m": bm, "fuse_quant": True})
+        return cands
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:
         """Routing per block_m (untimed), scratch buffers, weight views; the timed launches in order."""
@@ -436,13 +496,17 @@ class HelionFusedMoE(HelionPort):
                                  f"{tuple(w2s.shape)} {w1s.dtype}")
             w1sf = w1s.reshape(e * nb2, kb)
             w2sf = w2s.reshape(e * kb, nb)
-            hq = torch.empty(m, k, dtype=torch.float8_e4m3fn, device=dev)
-            hs = torch.empty(m, kb, dtype=torch.float32, device=dev)
             iq = torch.empty(slots, n, dtype=torch.float8_e4m3fn, device=dev)
             is_ = torch.empty(slots, nb, dtype=torch.float32, device=dev)
-            steps = [
-                Launch(per_token_group_quant_fp8, (h, hq, hs), adjust=rows_block(m)),
-                Launch(moe_gate_up_fp8, (hq, hs, w1f, w1sf, *routing[bm_gu], inter, top_k, bm_gu)),
+            if configs[gu_name].get("fuse_quant", False):  # same config entry, one launch fewer
+                steps = [Launch(moe_gate_up_fp8_fused_quant, (h, w1f, w1sf, *routing[bm_gu], inter, top_k, bm_gu),
+                                name=gu_name)]
+            else:
+                hq = torch.empty(m, k, dtype=torch.float8_e4m3fn, device=dev)
+                hs = torch.empty(m, kb, dtype=torch.float32, device=dev)
+                steps = [Launch(per_token_group_quant_fp8, (h, hq, hs), adjust=rows_block(m)),
+                         Launch(moe_gate_up_fp8, (hq, hs, w1f, w1sf, *routing[bm_gu], inter, top_k, bm_gu))]
+            steps += [
                 Launch(per_token_group_quant_fp8, (inter, iq, is_), adjust=rows_block(slots)),
                 Launch(moe_down_fp8, (iq, is_, w2f, w2sf, wts, *routing[bm_dn], y, bm_dn)),
             ]
@@ -460,7 +524,10 @@ class HelionFusedMoE(HelionPort):
             "timed: gate-up GEMM with SiLU*up epilogue, down GEMM x router weight"
             + (", top-k sum kernel" if top_k > 1 else " writing out directly (top_k=1)"),
         ]
-        if dtype == FP8:
+        if dtype == FP8 and plan.configs[gu_name].get("fuse_quant", False):
+            plan.notes.append("activations quantized per token-group of 128 inside the gate-up kernel "
+                              "(fuse_quant), by a Helion kernel before the down GEMM")
+        elif dtype == FP8:
             plan.notes.append("activations quantized per token-group of 128 by a Helion kernel (2 launches)")
         return plan
 

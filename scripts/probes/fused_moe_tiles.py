@@ -7,10 +7,13 @@ timed through the harness's one timer, compiled in parallel.
 Each argument names a model shape file, a token count and a dtype.  For every GEMM kernel of the port (gate-up,
 down) and every routing block (`block_m`: the default and its neighbours) a grid of tile / warp / stage choices
 is compiled and that kernel alone is timed (CUDA graph, L2 flushed; its input buffers hold whatever the previous
-launch left, which does not change a GEMM's time).  The fastest choice per kernel is then put together with the
-port's other kernels at their defaults, gated against the spec's reference and timed as a whole next to the
-defaults.  One process per shape: compiles run side by side, every GPU section (routing, timing, gate) holds one
-file lock, so no two timings overlap.  Prints one JSON line per shape; nothing is written under results/.
+launch left, which does not change a GEMM's time).  The fp8 gate-up also tries every choice with its activation
+quant fused (`fuse_quant`, one launch instead of two), so its times are quant + gate-up for the unfused choices
+and the fused kernel alone for the fused ones (each kernel's `timed` field says so).  The fastest choice per
+kernel is then put together with the port's other kernels at their defaults, gated against the spec's reference
+and timed as a whole next to the defaults.  One process per shape: compiles run side by side, every GPU section
+(routing, timing, gate) holds one file lock, so no two timings overlap.  Prints one JSON line per shape; nothing
+is written under results/.
 
     python scripts/probes/fused_moe_tiles.py --save-from probe.jsonl [--min-gain 0.02] [--force]
 
@@ -46,7 +49,8 @@ def gpu_lock():
 
 
 def grid(kernel: str, bm: int, dims: dict[str, int], fp8: bool) -> list[dict[str, Any]]:
-    """Candidate Helion config fields for one GEMM kernel at routing block `bm` (block_m is added by the caller)."""
+    """Candidate Helion config fields for one GEMM kernel at routing block `bm` (block_m is added by the caller;
+    the fp8 gate-up's come twice, the second time with the host key fuse_quant)."""
     n, k = dims["N"], dims["K"]
     gate_up = "gate_up" in kernel
     out_dim = n if gate_up else k
@@ -67,6 +71,8 @@ def grid(kernel: str, bm: int, dims: dict[str, int], fp8: bool) -> list[dict[str
             for w, s in ws:
                 sizes = [bo] if fp8 else [bo, br]
                 cands.append({"block_sizes": sizes, "num_warps": w, "num_stages": s, "loop_orders": [[1, 0]]})
+    if fp8 and gate_up:  # the same tiles with the activation quant inside the gate-up (a host key of the entry)
+        cands += [{"fuse_quant": True, **c} for c in cands]
     return cands
 
 
@@ -112,18 +118,30 @@ def _probe_shape(arg: str, deadline: float) -> dict[str, Any]:
         return sorted(t.samples_us)[len(t.samples_us) // 2]
 
     def one_kernel(name: str, entry: dict[str, Any]) -> float | str:
+        """Device time of kernel `name` at `entry`, the others at their defaults; the fp8 gate-up together with
+        the activation quant launch before it, when there is one (with fuse_quant the gate-up does that work)."""
         configs = {k: dict(v) for k, v in defaults.items()}
         configs[name] = dict(entry)
         with gpu_lock():
             launches = impl.launches(inputs, out, case, dtype, configs)
             torch.cuda.synchronize()
-        ln = next(x for x in launches if x.config_name == name)
+        i = next(j for j, x in enumerate(launches) if x.config_name == name)
+        timed_launches = [launches[i]]
+        if fp8 and name == gemms[0] and i > 0 and launches[i - 1].kernel is fm.per_token_group_quant_fp8:
+            timed_launches.insert(0, launches[i - 1])
         try:
-            _, cfg = split_config(configs[name], impl.host_keys)
-            if ln.adjust is not None:
-                cfg = ln.adjust(cfg)
-            fn = launcher(ln.kernel, ln.args, cfg)
-            return timed(fn)
+            fns = []
+            for ln in timed_launches:
+                _, cfg = split_config(configs[ln.config_name], impl.host_keys)
+                if ln.adjust is not None:
+                    cfg = ln.adjust(cfg)
+                fns.append(launcher(ln.kernel, ln.args, cfg))
+
+            def steps() -> None:
+                for f in fns:
+                    f()
+
+            return timed(steps)
         except Exception as e:  # noqa: BLE001
             return f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
 
@@ -147,7 +165,10 @@ def _probe_shape(arg: str, deadline: float) -> dict[str, Any]:
         ok = [(u, e) for u, e in rows if isinstance(u, float)]
         ok.sort(key=lambda r: r[0])
         best[name] = ok[0][1] if ok and isinstance(d_us, float) and ok[0][0] < d_us else defaults[name]
-        result["kernels"][name] = {"default_us": d_us, "default": defaults[name],
+        timed_as = name
+        if fp8 and name == gemms[0]:
+            timed_as = f"per_token_group_quant_fp8 + {name} (fuse_quant: {name} alone, quant inside)"
+        result["kernels"][name] = {"timed": timed_as, "default_us": d_us, "default": defaults[name],
                                    "top": [{"us": round(u, 2), **e} for u, e in ok[:6]],
                                    "failed": [u for u, _ in rows if not isinstance(u, float)][:3],
                                    "tried": len(rows)}

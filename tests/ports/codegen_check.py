@@ -5,11 +5,14 @@ it never sees the code the GPU runs.  Two complementary checks, each needing a p
 HELION_INTERPRET:
 
   --sm90              generate the Triton code of every kernel for the default configs of a few buckets, the
-                      shipped tuned entries (if any) and edge shapes (odd sizes, M = 1, top_k = 1), and
+                      shipped tuned entries (if any) and edge shapes (odd sizes, M = 1, top_k = 1; fp8 also
+                      with the fused-quant gate-up at each of those configs), and
                       compile it to a cubin for sm_90 with Triton's bundled ptxas; prints shared memory.
   --triton-interpret  (needs TRITON_INTERPRET=1) run the generated bf16-path kernels with real tile sizes
                       (partial N and K tiles, two block_m) in Triton's CPU interpreter, on fp32 and fp16
-                      tensors (the interpreter mishandles bf16 and fp8 casts), against an fp32 reference.
+                      tensors (the interpreter mishandles bf16 and fp8 casts), against an fp32 reference; and
+                      the fp8 gate-up after its quant kernel vs the fused-quant gate-up (`fuse_quant`),
+                      which must agree bit for bit.
 
     python tests/ports/codegen_check.py --sm90
     TRITON_INTERPRET=1 python tests/ports/codegen_check.py --triton-interpret
@@ -70,10 +73,16 @@ def sm90(buckets: list[int], dtypes: list[str]) -> int:
                     cfgs[name]["block_sizes"][0] = 4
             runs.append((f"edge {case.label()}", SPEC.make_inputs(case, dtype, torch.device("cpu"), 0),
                          fm.case_dims(case), cfgs))
+        if dtype == fm.FP8:  # the opt-in gate-up with the activation quant fused (host key fuse_quant), same configs
+            for label, run_inputs, run_dims, cfgs in list(runs):
+                fused = {**cfgs, "moe_gate_up_fp8": {**cfgs["moe_gate_up_fp8"], "fuse_quant": True}}
+                runs.append((f"{label} fuse_quant", run_inputs, run_dims, fused))
         for label, run_inputs, run_dims, cfgs in runs:
             out = torch.empty(run_dims["M"], run_dims["K"], dtype=torch.bfloat16)
             case = Case("codegen", "test", {**run_dims, "tp": 1})
             for ln in fm.IMPL.launches(run_inputs, out, case, dtype, cfgs):
+                if label.endswith(" fuse_quant") and ln.kernel is not fm.moe_gate_up_fp8_fused_quant:
+                    continue  # the other launches are those of the unfused run, compiled above
                 role = ln.config_name
                 _, cfg = split_config(cfgs[role], fm.IMPL.host_keys)
                 cfg = ln.adjust(cfg) if ln.adjust else cfg
@@ -175,6 +184,59 @@ def triton_interpret() -> int:
         ok = nan == 0 and rel <= tol
         failures += not ok
         print(f"{'ok' if ok else 'FAIL'} triton-interpret {dt}: rel_err={rel:.2e} (tol {tol}) nan={nan}")
+    failures += triton_interpret_fp8_gate_up()
+    return failures
+
+
+def triton_interpret_fp8_gate_up() -> int:
+    """fp8 gate-up with real tiles: per_token_group_quant_fp8 + moe_gate_up_fp8 vs the fused-quant kernel.
+
+    The interpreter's fp32 -> fp8 cast differs from torch's (a few values per thousand), so there is no torch
+    reference through the cast; both paths go through the same interpreter cast, so they must agree bit for bit,
+    and the unfused output must match the fp32 GEMM of the hq / hs it read back."""
+    import helion
+    import torch
+
+    from harness.specs.moe.routing import align_block_size
+    from ports.moe import fused_moe as fm
+
+    failures = 0
+    # K = 384: three quant groups / K steps; N = 192: a weight-scale block straddles gate|up, BLOCK_N 128 leaves
+    # a partial N tile; expert 0 gets no token, expert 5 four slots
+    m, k, n, e, top_k = 5, 384, 192, 6, 2
+    g = torch.Generator().manual_seed(0)
+    ids = torch.tensor([[1, 5], [2, 5], [3, 4], [5, 1], [5, 4]], dtype=torch.int32)
+    w1 = (torch.randn(e, 2 * n, k, generator=g) * 8).to(torch.float8_e4m3fn)
+    nb2, kb = -(-2 * n // 128), k // 128
+    w1s = torch.rand(e * nb2, kb, generator=g) / 64 + 1e-3
+    for dt in (torch.float32, torch.bfloat16):
+        h = torch.randn(m, k, generator=g).to(dt)
+        for bm, bn in ((16, 64), (32, 128)):
+            routing = align_block_size(ids, e, bm)
+            cfg = helion.Config(block_sizes=[bn], num_warps=4, num_stages=2, loop_orders=[[1, 0]])
+            hq = torch.empty(m, k, dtype=torch.float8_e4m3fn)
+            hs = torch.full((m, kb), float("nan"))
+            unfused = torch.full((m * top_k, n), float("nan"), dtype=torch.bfloat16)
+            fused = unfused.clone()
+            qargs = (h, hq, hs)
+            fm.per_token_group_quant_fp8.bind(qargs).compile_config(helion.Config(block_sizes=[4], num_warps=4))(
+                *qargs)
+            a = (hq, hs, w1.view(-1, k), w1s, *routing, unfused, top_k, bm)
+            fm.moe_gate_up_fp8.bind(a).compile_config(cfg)(*a)
+            b = (h, w1.view(-1, k), w1s, *routing, fused, top_k, bm)
+            fm.moe_gate_up_fp8_fused_quant.bind(b).compile_config(cfg)(*b)
+            # fp32 GEMM of what the unfused kernel read: dequantized hq rows x dequantized W1 of each slot's expert
+            ha = (hq.float().view(m, kb, 128) * hs[:, :, None]).view(m, k)
+            wd = (w1.float().view(e, nb2, 128, kb, 128)
+                  * w1s.view(e, nb2, 1, kb, 1)).view(e, 2 * n, k)
+            ref = torch.stack([ha[s // top_k] @ wd[ids.view(-1)[s]].T for s in range(m * top_k)])
+            ref = torch.nn.functional.silu(ref[:, :n]) * ref[:, n:]
+            rel = float((unfused.float() - ref).norm() / ref.norm())
+            same = torch.equal(unfused.view(torch.int16), fused.view(torch.int16))
+            ok = same and rel <= 1e-2 and not torch.isnan(unfused).any()
+            failures += not ok
+            print(f"{'ok' if ok else 'FAIL'} triton-interpret fp8 gate-up {dt} block_m={bm} BLOCK_N={bn}: "
+                  f"fused == unfused bitwise: {same}; unfused vs fp32 GEMM of its hq/hs rel_err={rel:.2e} (tol 1e-2)")
     return failures
 
 

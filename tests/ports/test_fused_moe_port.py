@@ -191,6 +191,45 @@ def test_fp8_wrong_weight_scale_fails() -> None:
     assert not res.ok
 
 
+@pytest.mark.parametrize("shape", [(5, 6, 2, 256, 192), (7, 6, 3, 384, 128), (1, 4, 1, 256, 128)],
+                         ids=lambda s: "M={},E={},top_k={},K={},N={}".format(*s))
+def test_fp8_fused_quant_gate_up_matches_the_two_launch_path(shape: tuple[int, int, int, int, int]) -> None:
+    """fuse_quant quantizes the gathered rows inside the gate-up with the math of per_token_group_quant_fp8, so
+    both paths pass the gate and give the same output bit for bit (eager interpret mode runs the same torch ops;
+    the Triton code is compared in codegen_check.py --triton-interpret)."""
+    case = _case(*shape)
+    inputs = SPEC.make_inputs(case, FP8, CPU, seed=11)
+    outs, plans = {}, {}
+    for fuse in (False, True):
+        cfgs = fm.default_configs(fm.case_dims(case), FP8)
+        cfgs["moe_gate_up_fp8"]["fuse_quant"] = fuse
+        res, out, plans[fuse] = _check(case, FP8, inputs, cfgs)
+        assert res.ok, (fuse, res.reason)
+        outs[fuse] = out.clone()
+    assert torch.equal(outs[True], outs[False])
+    unfused = [(ln.kernel.name, ln.config_name) for ln in plans[False].launches]
+    fused = [(ln.kernel.name, ln.config_name) for ln in plans[True].launches]
+    assert unfused[:2] == [("per_token_group_quant_fp8",) * 2, ("moe_gate_up_fp8",) * 2]
+    # one launch fewer, under the same config entry (so lookup, probe and tune keep working)
+    assert fused[0] == ("moe_gate_up_fp8_fused_quant", "moe_gate_up_fp8") and fused[1:] == unfused[2:]
+    assert "inside the gate-up kernel" in plans[True].notes[-1]
+    assert "(2 launches)" in plans[False].notes[-1]
+
+
+@pytest.mark.parametrize("dtype", ["bf16", FP8])
+def test_defaults_and_host_candidates_for_fuse_quant(dtype: str) -> None:
+    """The fused quant is opt-in: no default sets it; `make tune` offers it for the fp8 gate-up at decode only."""
+    for m in _configs.M_BUCKETS:
+        for top_k, n in ((8, 192), (1, 1024)):
+            dims = {"E": 128, "N": n, "K": 4096, "top_k": top_k, "M": m}
+            assert all("fuse_quant" not in cfg for cfg in fm.default_configs(dims, dtype).values()), dims
+            fused = [c for name in fm.GEMM_KERNELS[dtype] for c in fm.IMPL.host_candidates(name, dims, dtype)
+                     if c.get("fuse_quant")]
+            bm = fm.default_block_m(m, top_k, 128)
+            assert fused == ([{"block_m": bm, "fuse_quant": True}] if dtype == FP8 and bm <= 32 else []), dims
+    assert "fuse_quant" in fm.IMPL.host_keys  # never passed to helion.Config
+
+
 # ---------------------------------------------------------------------------------------------------- the impl
 
 
