@@ -5,35 +5,11 @@ from __future__ import annotations
 import io
 import sys
 
-import pytest
-
 from harness import cli, registry
 from harness.results import RunWriter
 from harness.runner import Runner, RunOptions, plan_rows
 from harness.shapes import load_all
-
-
-class _PlanOnly:
-    """A stand-in Runner: records the plan, marks every row unavailable, runs nothing."""
-    plans: list = []
-
-    def __init__(self, writer, opts):
-        assert opts.check_only
-        self.writer, self.versions = writer, {}
-
-    def run(self, rows):
-        type(self).plans = list(rows)
-        for r in rows:
-            self.writer.add({**r.base_row(), "status": "unavailable", "error": "unavailable: planted"})
-        return {"unavailable": len(rows)}
-
-
-@pytest.fixture
-def plan_only(monkeypatch):
-    monkeypatch.setattr(cli, "environment", lambda device: {"gpu": "cpu", "gpu_slug": "cpu", "git_commit": None})
-    monkeypatch.setattr("harness.runner.Runner", _PlanOnly)
-    _PlanOnly.plans = []
-    return _PlanOnly
+from tests.cli.conftest import PlanOnly
 
 
 def _key(r):
@@ -42,7 +18,7 @@ def _key(r):
 
 def _check(tmp_path, *argv: str) -> list:
     assert cli.main(["check", *argv, "--device", "cpu", "--out", str(tmp_path)]) == 0
-    return _PlanOnly.plans
+    return PlanOnly.plans
 
 
 def test_all_alone_is_the_full_plan(plan_only, tmp_path):

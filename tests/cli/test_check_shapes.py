@@ -72,28 +72,6 @@ def test_bad_shape_selection_is_one_usage_line(capsys, argv, needle):
     assert "no CUDA GPU" not in err
 
 
-class _PlanOnly:
-    """A stand-in Runner: records the plan, marks every row unavailable, runs nothing."""
-    plans: list = []
-
-    def __init__(self, writer, opts):
-        assert opts.check_only
-        self.writer, self.versions = writer, {}
-
-    def run(self, rows):
-        type(self).plans = list(rows)
-        for r in rows:
-            self.writer.add({**r.base_row(), "status": "unavailable", "error": "unavailable: planted"})
-        return {"unavailable": len(rows)}
-
-
-@pytest.fixture
-def plan_only(monkeypatch):
-    monkeypatch.setattr(cli, "environment", lambda device: {"gpu": "cpu", "gpu_slug": "cpu", "git_commit": None})
-    monkeypatch.setattr("harness.runner.Runner", _PlanOnly)
-    return _PlanOnly
-
-
 def test_without_shapes_the_plan_is_the_check_cases(plan_only, tmp_path, capsys):
     assert cli.main(["check", "--kernel", "silu_and_mul,gla_recurrent", "--model", "gla-2.7b", "--device", "cpu",
                      "--out", str(tmp_path)]) == 0
