@@ -12,6 +12,8 @@ row's notes: vLLM silu_and_mul -> `SiluAndMul.forward_native`; vLLM per_token_gr
 `_per_token_group_quant_fp8` with the launcher's fallback launch parameters; vLLM moe_sum -> torch.sum;
 SGLang silu_and_mul -> its Triton `act_and_mul_triton`; SGLang moe_sum_reduce -> its Triton
 `moe_sum_reduce_triton`; SGLang's sgl_kernel activation quant -> its Triton `per_token_group_quant_fp8`.
+Both adapters also time those substituted steps alone in prepare (`substituted steps alone: <x> us` in the notes),
+and the report shows per shape how much of Helion's margin they could explain.
 moe_align_block_size runs in prepare (untimed) for every provider: see harness/specs/moe/fused_moe.py.
 """
 
@@ -118,14 +120,19 @@ class VllmFusedMoE(_UpstreamMoE):
         if fp8:
             notes.append("act quant: Triton _per_token_group_quant_fp8 (CUDA op _C.per_token_group_fp8_quant "
                          "not loadable)")
-        if h.is_cuda:
-            # how much of this row's time the substituted steps take (untimed here, with the harness timer), so
-            # a reader sees how much of a margin over vLLM they could explain
-            from harness.timing import time_device
-
-            sub_us = time_device([substituted], h.device, target_s=0.05).median_us
-            notes.append(f"substituted steps alone: {sub_us:.1f} us")
+        notes += substituted_note(substituted, h)
         return Prepared(fn, {"config": config, "config_source": source, "notes": self.notes(*notes)})
+
+
+def substituted_note(substituted: Any, h: torch.Tensor) -> list[str]:
+    """["substituted steps alone: <x> us"]: the steps this row runs in place of production's CUDA ops, timed alone
+    with the harness timer in prepare (untimed in the row), so the report can show how much of a margin over this
+    upstream they could explain; [] off CUDA."""
+    if not h.is_cuda:
+        return []
+    from harness.timing import time_device
+
+    return [f"substituted steps alone: {time_device([substituted], h.device, target_s=0.05).median_us:.1f} us"]
 
 
 def _server_defaults_when_unpublished(get_exec: Any) -> Any:
@@ -222,11 +229,18 @@ class SglangFusedMoE(_UpstreamMoE):
             gemm(a2, a2_s, w2, w2s, cache3, True, 1)
             sk.moe_sum_reduce_triton(cache3, out, 1.0)
 
+        def substituted() -> None:  # the steps production runs as CUDA ops, alone (same buffers, same sizes)
+            quant(h)
+            sk.act_and_mul_triton(cache1, cache2, config, ti, expert_ids, False, "silu")
+            quant(cache2)
+            sk.moe_sum_reduce_triton(cache3, out, 1.0)
+
         notes = ["silu_and_mul: Triton act_and_mul_triton (sgl_kernel CUDA op not loadable)",
                  "runtime context: unpublished; get_exec() answers the ServerArgs defaults",
                  "moe_sum: Triton moe_sum_reduce_triton (sgl_kernel moe_sum_reduce not loadable)"]
         if fp8:
             notes.append("act quant: Triton _per_token_group_quant_8bit_raw (SGLang's JIT CUDA quant not loadable)")
+        notes += substituted_note(substituted, h)
         return Prepared(fn, {"config": config, "config_source": source, "notes": self.notes(*notes)})
 
 
