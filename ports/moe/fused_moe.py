@@ -350,7 +350,8 @@ def default_configs(dims: Mapping[str, int], dtype: str) -> dict[str, dict[str, 
 
     Decode (block_m <= 32) streams a few experts' weights, and what sets the rate is the bytes each program keeps
     in flight more than the number of programs.  From a tile grid on the H200 (scripts/probes/fused_moe_tiles.py,
-    9 decode shapes) and the full H200 sweeps before and after (results/h200/*-0428ff5a-*, *-ad2d7454-*):
+    9 decode shapes; its raw output is ports/configs/h200/fused_moe.probe-20261203.jsonl) and the full H200 sweeps
+    before and after (results/h200/*-0428ff5a-*, *-ad2d7454-*):
     - bf16 gate-up keeps 64-wide tiles instead of shrinking them toward two waves of programs (the probe: 5-22 %
       faster per kernel at M = 8-32).  It uses 3 stages at M <= 8 (faster there) and 4 above: 3 stages cost 5-12 %
       at M = 32-512 with 128+ experts (deepseek-v3 and mistral-large-3 M = 128 went 0.96x / 0.94x with 3 stages).
