@@ -457,13 +457,23 @@ def _check_plans(args: argparse.Namespace) -> tuple[list[RowPlan], list[str]]:
     if args.shapes:
         tokens = selected_tokens(args, kernels, models)
         plans = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
+        if args.only is not None:
+            from harness.coverage import plan_key, read_todo
+
+            wanted = read_todo(args.only)
+            plans = [p for p in plans if plan_key(p.base_row()) in wanted]
+            if not plans:
+                raise UsageError(f"--only {args.only}: none of its {len(wanted)} rows is in the selection "
+                                 "(nothing to check)")
+            return plans, [m.name for m in models]
         if not plans:
             raise UsageError("nothing to check: no model in the selection uses the selected kernels "
                              f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
         return plans, [m.name for m in models]
-    if args.quick or args.tokens:  # check cases have no regimes or token counts to pick from: say so, not ignore
-        raise UsageError(f"{'--quick' if args.quick else '--tokens'} picks model shapes: add --shapes (without it "
-                         "`harness check` runs each spec's check_cases())")
+    if args.quick or args.tokens or args.only:  # check cases have no regimes or token counts: say so, not ignore
+        flag = "--quick" if args.quick else "--tokens" if args.tokens else "--only"
+        raise UsageError(f"{flag} picks model shapes: add --shapes (without it `harness check` runs each spec's "
+                         "check_cases())")
     plans = []
     for k in kernels:
         spec = registry.specs()[k]
@@ -636,7 +646,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from harness import coverage
 
     print(coverage.report(args.results_dir, gpu=args.gpu, runs=args.runs, quick=args.quick,
-                          per_spec=args.per_spec), end="")
+                          per_spec=args.per_spec, todo_out=args.todo_out), end="")
     return 0
 
 
@@ -683,6 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of check_cases(); run id *-check-shapes, availability.csv not touched")
     c.add_argument("--quick", action="store_true", help="with --shapes: the regimes.quick subset of each model")
     c.add_argument("--tokens", help="with --shapes: only these token counts (comma-separated), e.g. 1,32,2048")
+    c.add_argument("--only", type=Path, metavar="FILE", help="with --shapes: only the rows of this todo list "
+                   "(`harness coverage --todo-out FILE`: the rows not yet gated on the current port)")
     c.add_argument("--from-run", help="only rebuild availability.csv/.md from this check run's results.csv")
     c.add_argument("--share-process", action="store_true",
                    help="one worker per provider (faster imports, weaker isolation between kernels)")
@@ -706,6 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--runs", nargs="+", metavar="RUN", help="only these run folders (paths, or run ids under "
                     "results/<gpu>)")
     cv.add_argument("--per-spec", action="store_true", help="add the same table per spec")
+    cv.add_argument("--todo-out", type=Path, metavar="FILE", help="also write the planned rows not gated on the "
+                    "current port (missing, failing, stale) as CSV, for `harness check --shapes --only FILE`")
     cv.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
     cv.set_defaults(func=cmd_coverage)
     for name in ("report", "compare", "merge"):

@@ -235,6 +235,54 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
                     unplanned=len(measured - set(keys)))
 
 
+TODO_COLUMNS = ("kernel", "model", "shape", "dtype", "reason")
+
+
+def todo(plan: Sequence[RowPlan], runs: Sequence[Run]) -> list[tuple[PlanKey, str]]:
+    """The planned rows not gated on the current port, in plan order, each with why: `missing` (no run measured
+    it), `failing` (its newest row is incorrect, error or timeout), `stale` (ok, on an older port). Rows whose
+    newest status is `unavailable` (the port declines the shape) are left out: a re-run would say the same."""
+    status = newest_status(runs)
+    out = []
+    for key in dict.fromkeys(plan_key(r.base_row()) for r in plan):
+        s, commit = status.get(key, (None, None))
+        if s is None:
+            out.append((key, "missing"))
+        elif s in FAILING:
+            out.append((key, "failing"))
+        elif s == "ok" and port_changed_since(key[0], commit):
+            out.append((key, "stale"))
+    return out
+
+
+def write_todo(path: Path, rows: Sequence[tuple[PlanKey, str]]) -> None:
+    """The todo rows as CSV (`harness check --shapes --only PATH` reads it back)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(TODO_COLUMNS)
+        for key, reason in rows:
+            w.writerow([*key, reason])
+
+
+def read_todo(path: Path) -> set[PlanKey]:
+    """The plan keys of a todo CSV (`harness coverage --todo-out`); a file that is not one is a UsageError."""
+    import csv
+
+    try:
+        with Path(path).open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in TODO_COLUMNS[:4] if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UsageError(f"--only {path}: not a todo list (no {', '.join(missing)} column; write one with "
+                                 "`harness coverage --todo-out FILE`)")
+            return {(r["kernel"], r["model"], canonical_shape(r["shape"]), r["dtype"]) for r in reader}
+    except OSError as e:
+        raise UsageError(f"--only {path}: {e.strerror or e}") from None
+
+
 # ------------------------------------------------------------------------------------------------- output
 
 HEADER = ["gated ok", "gated %", "of them on an older port", "failing (newest)", "timed vs best upstream",
@@ -360,8 +408,17 @@ def choose_runs(results_dir: Path, gpu: str | None, runs: Sequence[str] | None) 
 
 
 def report(results_dir: Path, gpu: str | None = None, runs: Sequence[str] | None = None, quick: bool = False,
-           per_spec: bool = False) -> str:
-    """The markdown `harness coverage` prints."""
+           per_spec: bool = False, todo_out: Path | None = None) -> str:
+    """The markdown `harness coverage` prints; with `todo_out`, the rows still to gate are written there too."""
     slug, paths = choose_runs(Path(results_dir), gpu, runs)
-    cov = tally(planned(quick), ported_specs(), read_runs(paths), slug, quick)
-    return render(cov, per_spec)
+    plan, run_list = planned(quick), read_runs(paths)
+    cov = tally(plan, ported_specs(), run_list, slug, quick)
+    text = render(cov, per_spec)
+    if todo_out is not None:
+        rows = todo(plan, run_list)
+        write_todo(Path(todo_out), rows)
+        why = {r: sum(1 for _, x in rows if x == r) for r in ("missing", "failing", "stale")}
+        text += (f"Todo: {len(rows)} planned rows not gated on the current port (" +
+                 ", ".join(f"{n} {r}" for r, n in why.items()) + f") -> {todo_out}; gate them with "
+                 f"`harness check --shapes --impl helion --only {todo_out}`\n")
+    return text

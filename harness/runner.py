@@ -210,6 +210,10 @@ class Runner:
         self.total = 0
         self.t_start = time.perf_counter()
         self._lock = threading.Lock()
+        #: while parallel check jobs share a GPU: (index, row) of rows whose result was a CUDA OOM, withheld
+        #: so they run again alone (a row that needs most of the GPU is not a failing port); None otherwise
+        self._oom_retry: list[tuple[int, RowPlan]] | None = None
+        self._retrying_alone = False
 
     def _gpu(self, env: Mapping[str, str]) -> str | None:
         """The device index a worker with `env` runs on, for the row's `gpu` column (None on the CPU)."""
@@ -259,7 +263,14 @@ class Runner:
                     (impl, kernel), group = groups.pop(0)
                 self._run_group(impl, kernel, group, env)
 
+        self._oom_retry = []  # rows that ran out of GPU memory beside other jobs: re-run alone below
         self._threads([(lambda s=s: slot(s)) for s in range(min(jobs, len(groups)))])
+        retry, self._oom_retry = sorted(self._oom_retry, key=lambda ir: ir[0]), None
+        if retry:
+            print(f"{len(retry)} rows ran out of GPU memory beside the other jobs: running them again one at a "
+                  "time, alone on the GPU", file=self.log, flush=True)
+            self._retrying_alone = True
+            self._run_groups(self._groups(retry), slot_env(0))
         return self.counts
 
     def _run_groups(self, groups: list[tuple[tuple[str, str], list[tuple[int, RowPlan]]]],
@@ -301,6 +312,16 @@ class Runner:
             print("row cost per kernel (wall s/row, runner clock): " + ", ".join(parts), file=self.log, flush=True)
         return costs
 
+    def _withhold_oom(self, i: int, plan: RowPlan, result: Mapping[str, Any]) -> bool:
+        """True (and the row kept for the alone re-run) when parallel jobs share the GPU and this row's error is
+        a CUDA out-of-memory (the worker marks it `OOM: `)."""
+        if self._oom_retry is None or result.get("status") != "error" or \
+                not str(result.get("error") or "").startswith("OOM: "):
+            return False
+        with self._lock:
+            self._oom_retry.append((i, plan))
+        return True
+
     def _record(self, plan: RowPlan, result: dict[str, Any], samples: list[float], gpu: str | None = None,
                 seconds: float | None = None) -> None:
         with self._lock:
@@ -310,6 +331,8 @@ class Runner:
 
     def _record_locked(self, plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
         row = {**plan.base_row(), **result}
+        if self._retrying_alone:
+            row["notes"] = "; ".join(n for n in (row.get("notes"), "run alone after a CUDA OOM beside other jobs") if n)
         self.writer.add(row, samples)
         self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
         self.done += 1
@@ -379,9 +402,12 @@ class Runner:
                gpu: str | None = None, launched: float | None = None) -> None:
         last = time.perf_counter() if launched is None else launched  # a row's cost runs from here
 
-        def record(plan: RowPlan, result: dict[str, Any], samples: list[float]) -> None:
+        def record(plan: RowPlan, result: dict[str, Any], samples: list[float], i: int | None = None) -> None:
             nonlocal last
             now = time.perf_counter()
+            if i is not None and self._withhold_oom(i, plan, result):
+                last = now
+                return
             self._record(plan, result, samples, gpu, now - last)
             last = now
 
@@ -427,7 +453,7 @@ class Runner:
                 started_any = True
             elif ev == "row":
                 plan = pending.pop(msg["i"])
-                record(plan, msg["row"], msg.get("samples") or [])
+                record(plan, msg["row"], msg.get("samples") or [], msg["i"])
                 current = None
             elif ev == "versions":
                 with self._lock:

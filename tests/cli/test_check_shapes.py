@@ -100,3 +100,27 @@ def test_shapes_plan_is_the_bench_plan_slow_providers_first_with_jobs(plan_only,
     impls = [r.impl for r in plan_only.plans]
     assert impls == sorted(impls, key=lambda i: i != "fla")  # --jobs > 1: the autotuning provider starts first
     assert not (tmp_path / "availability.csv").exists()
+
+
+def test_only_checks_the_rows_of_a_todo_list(plan_only, tmp_path, capsys):
+    """--only FILE (from `harness coverage --todo-out`): the --shapes plan narrowed to the listed rows; a list with
+    none of the selection's rows, or without --shapes, is one usage line."""
+    from harness.coverage import write_todo
+    from harness.runner import plan_rows
+    from harness.shapes import load_model
+
+    bench = plan_rows(["gla_recurrent"], [load_model("gla-2.7b")], ["helion"], None, quick=False)
+    keep = [bench[0], bench[-1]]
+    todo = tmp_path / "todo.csv"
+    write_todo(todo, [((r.kernel, r.model, json.dumps(r.params, sort_keys=True, separators=(",", ":")), r.dtype),
+                       "missing") for r in keep] + [(("silu_and_mul", "nope", "{}", "bf16"), "missing")])
+    assert cli.main(["check", "--shapes", "--kernel", "gla_recurrent", "--impl", "helion", "--only", str(todo),
+                     "--device", "cpu", "--out", str(tmp_path / "out")]) == 0
+    assert list(map(repr, plan_only.plans)) == list(map(repr, keep))
+    capsys.readouterr()
+    assert cli.main(["check", "--shapes", "--kernel", "silu_and_mul", "--model", "gla-2.7b", "--only", str(todo),
+                     "--device", "cpu", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none of its 3 rows is in the selection" in err and len(err.splitlines()) == 1
+    assert cli.main(["check", "--kernel", "gla_recurrent", "--only", str(todo)]) == 2
+    assert "--only picks model shapes: add --shapes" in capsys.readouterr().err

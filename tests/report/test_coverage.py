@@ -191,3 +191,38 @@ def test_committed_h200_runs(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = _run(capsys, "--gpu", "h200")
     assert rc == 0, err
     assert CATALOG.search(out) and "on H200" in out
+
+
+def test_todo_out_lists_the_rows_still_to_gate(tree: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """--todo-out: every planned row not gated on the current port, with why (missing, failing, stale), in plan
+    order; a row whose newest status is unavailable is left out; the file is what `check --only` reads."""
+    import csv
+
+    _write(tree / "h200", "20261205T000000Z-check-shapes", [_row("k3", "helion", 1, status="unavailable")],
+           _meta("2026-12-05T00:00:00+00:00", check_only=True, check_shapes=True))
+    monkeypatch.setattr(coverage, "port_changed_since", lambda kernel, commit: kernel == "k1" and commit == "aaaa")
+    a = tree / "h200" / "20261201T000000Z-all-aaaaaaaa"
+    meta = json.loads((a / "metadata.json").read_text())
+    (a / "metadata.json").write_text(json.dumps({**meta, "git_commit": "aaaa"}))
+    out_file = tree.parent / "todo" / "todo.csv"
+    rc, out, err = _run(capsys, "--results-dir", str(tree), "--todo-out", str(out_file))
+    assert rc == 0, err
+    with out_file.open() as f:
+        got = [(r["kernel"], json.loads(r["shape"])["M"], r["reason"]) for r in csv.DictReader(f)]
+    # k1 M=1, M=4: ok in A on an older port; M=2: ok in B (current); k2 M=2: error in B; k3: unavailable
+    assert got == [("k1", 1, "stale"), ("k1", 4, "stale"), ("k2", 2, "failing")]
+    assert "Todo: 3 planned rows not gated on the current port (0 missing, 1 failing, 2 stale)" in out
+    assert coverage.read_todo(out_file) == {("k1", "llama", '{"M":1,"N":64}', "bf16"),
+                                            ("k1", "llama", '{"M":4,"N":64}', "bf16"),
+                                            ("k2", "llama", '{"M":2,"N":64}', "bf16")}
+
+
+def test_read_todo_bad_file_is_a_usage_error(tmp_path: Path) -> None:
+    from harness.cli import UsageError
+
+    with pytest.raises(UsageError, match="no such file|No such file"):
+        coverage.read_todo(tmp_path / "missing.csv")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(UsageError, match="not a todo list"):
+        coverage.read_todo(tmp_path / "other.csv")

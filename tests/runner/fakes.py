@@ -145,6 +145,21 @@ class Picky(Good):
         return "picky kernel needs n % 8 == 0" if case.params["n"] % 8 else None
 
 
+class Crowded(Good):
+    """Runs out of GPU memory while other jobs hold theirs: its first attempt at a row raises a CUDA OOM (a marker
+    file under $HELION_BENCH_FAKE_OOM_DIR remembers it); `hog` (n=64) runs out of memory every time."""
+
+    provider = "crowded"
+
+    def prepare(self, inputs, out, case, dtype):
+        n = case.params["n"]
+        marker = os.path.join(os.environ["HELION_BENCH_FAKE_OOM_DIR"], f"crowded-{n}")
+        if n == 64 or not os.path.exists(marker):
+            open(marker, "a").close()
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 14.00 GiB.")
+        return super().prepare(inputs, out, case, dtype)
+
+
 class Missing(_Base):
     provider = "missing"
 
@@ -155,4 +170,4 @@ class Missing(_Base):
         raise AssertionError("never called when unavailable")
 
 
-IMPLS = [Good(), Good2(), Picky(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Missing()]
+IMPLS = [Good(), Good2(), Picky(), Wrong(), Unwritten(), Zeroed(), Raises(), Crashes(), Hangs(), Crowded(), Missing()]

@@ -139,6 +139,32 @@ def test_check_jobs_run_groups_at_once_and_isolated(fake_env, tmp_path):
     assert got[("good2", 37)]["notes"] in ("slot 7", "slot 9")
 
 
+def test_check_jobs_rerun_oom_rows_alone(fake_env, tmp_path, monkeypatch):
+    """A row that ran out of GPU memory beside other jobs is not a failing port: it runs again after the parallel
+    phase, alone, and says so in its notes; one that runs out of memory alone too stays an OOM error."""
+    monkeypatch.setenv("HELION_BENCH_FAKE_OOM_DIR", str(tmp_path))
+    plans = [RowPlan("fake_scale", "test", impl, "test", "test", {"n": n}, "fp32")
+             for impl in ("good", "crowded") for n in (37, 64)]
+    writer = RunWriter(tmp_path / "run", {"seed": 0})
+    opts = RunOptions(device="cpu", timeout_s=20.0, first_timeout_s=20.0, check_only=True, jobs=2)
+    runner = Runner(writer, opts)
+    runner.run(plans)
+    rows = read_rows(tmp_path / "run")
+    assert len(rows) == 4  # each row written once: the withheld attempts leave no row behind
+    got = {(r["impl"], json.loads(r["shape"])["n"]): r for r in rows}
+    assert got[("crowded", 37)]["status"] == "ok"
+    assert "run alone after a CUDA OOM" in got[("crowded", 37)]["notes"]
+    assert got[("crowded", 64)]["status"] == "error" and got[("crowded", 64)]["error"].startswith("OOM: ")
+    assert not got[("good", 37)]["notes"]
+    assert runner.counts == {"ok": 3, "error": 1}
+
+
+def test_oom_is_not_retried_in_a_serial_run(fake_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("HELION_BENCH_FAKE_OOM_DIR", str(tmp_path))
+    rows, _, _ = _run(tmp_path, ["crowded"], ns=(37,))
+    assert rows[("crowded", 37)]["status"] == "error" and rows[("crowded", 37)]["error"].startswith("OOM: ")
+
+
 def test_jobs_refused_for_timed_runs(tmp_path):
     writer = RunWriter(tmp_path / "run", {"seed": 0})
     with pytest.raises(ValueError, match="correctness-only"):
