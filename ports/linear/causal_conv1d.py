@@ -62,14 +62,14 @@ def conv1d_fwd_kernel(
 
 
 def conv_fwd_config(tokens: int, dim: int) -> dict[str, Any]:
-    """[32 tokens, 128 channels] tiles, 8 warps (16 elements per thread; a channel block narrower than the thread
-    count keeps the per-channel weight loads in the x tile's register layout, so no shared-memory conversion sits
-    between the row-block loads), rows halved until there are >= 2 programs per SM, warps with them.  The state
-    loop: one sequence and one channel per thread."""
+    """[32 tokens, 128 channels] tiles, 4 warps (32 elements per thread), rows halved until there are >= 2
+    programs per SM, warps with them.  H200, T = 2048, dim = 2048 (scripts/probes/shortfalls.sh, 2026-12-03): the
+    same [32, 128] tile at 8 warps took 21.5 us, at 4 warps 13.4 us ([16, 128] / 4: 13.1 us, shipped for that
+    bucket; SGLang 19.7 us).  The state loop: a [1, 256] channel block (as in those measurements)."""
     bd = pow2_at_most(128, dim, floor=16)
     bt = fill_sms(pow2_at_most(32, tokens, floor=1), 1, lambda t: -(-tokens // t) * -(-dim // bd))
-    nw = max(1, min(8, bt * bd // 512))
-    return {"block_sizes": [bt, bd, 1, 32 * nw], "num_warps": nw, "num_stages": 1}
+    nw = max(1, min(4, bt * bd // 1024))
+    return {"block_sizes": [bt, bd, 1, pow2_at_most(256, dim, floor=32)], "num_warps": nw, "num_stages": 1}
 
 
 class HelionCausalConv1d(HelionPort):
