@@ -10,8 +10,9 @@ shapes/*.yaml. A planned row is identified across runs by (kernel, model, shape 
   (`report.pair(point, BEST)`: Helion and the fastest ok upstream row of the same shape in the same run, timed
   the same way); the newest such run gives the speedup (upstream median / Helion median, > 1: Helion faster).
 - stale: gated, but the port's file (ports/<category>/<spec>.py) has commits since the commit that run measured
-  (git history of this checkout; unknown commits and checkouts without git count as current): the row passed on
-  an older version of the port and needs a re-run.
+  (git history of this checkout; unknown commits and checkouts without git count as current), or the row did not
+  run the config this checkout ships for its bucket on this GPU (ports/configs/<gpu>/: an entry added or re-tuned
+  since, or one removed): the row passed on an older version of the port and needs a re-run.
 `check` runs of check_cases() measure no model shape, so their rows never match the plan.
 
 The catalog line: specs gated at every planned shape; at some (not all) of them; with a failing newest row; and
@@ -105,16 +106,58 @@ def newest_first(runs: Sequence[Run]) -> list[Run]:
     return [runs[i] for i in _newest_first([run.meta for run in runs])]
 
 
-def newest_status(runs: Sequence[Run]) -> dict[PlanKey, tuple[str, str | None]]:
-    """{row: (status, git commit of the run) of its Helion row in the newest run measuring it}."""
-    out: dict[PlanKey, tuple[str, str | None]] = {}
+def newest_rows(runs: Sequence[Run]) -> dict[PlanKey, tuple[dict[str, Any], str | None]]:
+    """{row: (the Helion row, git commit of its run)} from the newest run measuring it."""
+    out: dict[PlanKey, tuple[dict[str, Any], str | None]] = {}
     for run in newest_first(runs):
         commit = run.meta.get("git_commit") or None
         # inside one run the last row of a key wins, as in build_groups
-        mine = {plan_key(r): str(r["status"]) for r in run.rows if r["impl"] == HELION}
-        for k, status in mine.items():
-            out.setdefault(k, (status, commit))
+        mine = {plan_key(r): r for r in run.rows if r["impl"] == HELION}
+        for k, row in mine.items():
+            out.setdefault(k, (row, commit))
     return out
+
+
+def _shipped_entry(key: PlanKey, gpu: str) -> tuple[str, dict[str, Any]] | None:
+    """(bucket key, configs) of the entry this checkout ships for the row on `gpu` (ports/configs/<gpu>/), or
+    None when the row runs the port's defaults there."""
+    from harness.spec import Case
+    from ports import _configs
+
+    kernel, model, shape, dtype = key
+    if not _configs.config_path(kernel, gpu).exists():
+        return None
+    impl = registry.get_impl(kernel, HELION)
+    dims = impl.case_dims(Case(model, "", json.loads(shape)))
+    configs, source = _configs.lookup(kernel, gpu, dims, dtype, impl.bucket_dim())
+    if configs is None:
+        return None
+    return _configs.bucket_key(dims, dtype, impl.bucket_dim()), configs
+
+
+def config_changed(key: PlanKey, row: Mapping[str, Any], gpu: str) -> bool:
+    """True when the row did not run what this checkout ships for its bucket on `gpu`: a shipped entry it did not
+    use (added or re-tuned since), or a default where it used an entry since removed.  Rows that recorded no
+    config source (older runs) are taken as current."""
+    source = str(row.get("config_source") or "")
+    if not source:
+        return False
+    entry = _shipped_entry(key, gpu)
+    if entry is None:
+        return not source.startswith("default")
+    bucket, configs = entry
+    if f"[{bucket}]" not in source:
+        return True
+    try:
+        ran = json.loads(str(row.get("config") or "{}"))
+    except ValueError:
+        return True
+    return any(ran.get(name, {}).get(f) != v for name, cfg in configs.items() for f, v in cfg.items())
+
+
+def row_stale(key: PlanKey, row: Mapping[str, Any], commit: str | None, gpu: str) -> bool:
+    """Gated on an older port: the port's file changed since the run, or the row's shipped config did."""
+    return port_changed_since(key[0], commit) or config_changed(key, row, gpu)
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -211,7 +254,7 @@ class Coverage:
 def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run], gpu: str,
           quick: bool = False) -> Coverage:
     """Each spec's planned rows against the runs: gated, failing and timed rows and the timed speedups."""
-    status, timed = newest_status(runs), timed_speedups(runs)
+    newest, timed = newest_rows(runs), timed_speedups(runs)
     categories = dict(specs)
     for r in plan:
         categories.setdefault(r.kernel, r.category)
@@ -220,10 +263,11 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
     for key in keys:
         t = per_spec[key[0]]
         t.planned += 1
-        s, commit = status.get(key, (None, None))
+        row, commit = newest.get(key, (None, None))
+        s = row["status"] if row is not None else None
         if s == "ok":
             t.gated += 1
-            t.stale += port_changed_since(key[0], commit)
+            t.stale += row_stale(key, row, commit, gpu)
             if key in timed:
                 t.speedups.append(timed[key])
         elif s in FAILING:
@@ -238,19 +282,20 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
 TODO_COLUMNS = ("kernel", "model", "shape", "dtype", "reason")
 
 
-def todo(plan: Sequence[RowPlan], runs: Sequence[Run]) -> list[tuple[PlanKey, str]]:
+def todo(plan: Sequence[RowPlan], runs: Sequence[Run], gpu: str) -> list[tuple[PlanKey, str]]:
     """The planned rows not gated on the current port, in plan order, each with why: `missing` (no run measured
-    it), `failing` (its newest row is incorrect, error or timeout), `stale` (ok, on an older port). Rows whose
-    newest status is `unavailable` (the port declines the shape) are left out: a re-run would say the same."""
-    status = newest_status(runs)
+    it), `failing` (its newest row is incorrect, error or timeout), `stale` (ok, on an older port or config).
+    Rows whose newest status is `unavailable` (the port declines the shape) are left out: a re-run would say the
+    same."""
+    newest = newest_rows(runs)
     out = []
     for key in dict.fromkeys(plan_key(r.base_row()) for r in plan):
-        s, commit = status.get(key, (None, None))
-        if s is None:
+        row, commit = newest.get(key, (None, None))
+        if row is None:
             out.append((key, "missing"))
-        elif s in FAILING:
+        elif row["status"] in FAILING:
             out.append((key, "failing"))
-        elif s == "ok" and port_changed_since(key[0], commit):
+        elif row["status"] == "ok" and row_stale(key, row, commit, gpu):
             out.append((key, "stale"))
     return out
 
@@ -415,7 +460,7 @@ def report(results_dir: Path, gpu: str | None = None, runs: Sequence[str] | None
     cov = tally(plan, ported_specs(), run_list, slug, quick)
     text = render(cov, per_spec)
     if todo_out is not None:
-        rows = todo(plan, run_list)
+        rows = todo(plan, run_list, slug)
         write_todo(Path(todo_out), rows)
         why = {r: sum(1 for _, x in rows if x == r) for r in ("missing", "failing", "stale")}
         text += (f"Todo: {len(rows)} planned rows not gated on the current port (" +

@@ -69,6 +69,10 @@ def bucket_key(dims: Mapping[str, Any], dtype: str, bucket_dim: str | None = "M"
     return ",".join(parts)
 
 
+def _same_key(a: str, b: str) -> bool:
+    return sorted(a.split(",")) == sorted(b.split(","))
+
+
 def config_path(kernel: str, gpu_slug: str, config_dir: Path | None = None) -> Path:
     return (config_dir or CONFIG_DIR) / gpu_slug / f"{kernel}.json"
 
@@ -105,7 +109,11 @@ def lookup(
     """(configs by Helion kernel name, source) of the tuned entry for this case, or (None, 'default (...)')."""
     key = bucket_key(case_dims, dtype, bucket_dim)
     path = config_path(kernel, gpu_slug, config_dir)
-    entry = load_file(kernel, gpu_slug, config_dir).get(key)
+    data = load_file(kernel, gpu_slug, config_dir)
+    entry = data.get(key)
+    if entry is None:  # the same dims written in another order (a key names each dim: the order carries nothing)
+        key = next((k for k in data if _same_key(k, key)), key)
+        entry = data.get(key)
     if not entry:
         return None, f"default (no tuned entry for {key} on {gpu_slug})"
     configs = {name: dict(cfg) for name, cfg in entry.items() if not name.startswith("_")}

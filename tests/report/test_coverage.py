@@ -226,3 +226,28 @@ def test_read_todo_bad_file_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(UsageError, match="not a todo list"):
         coverage.read_todo(tmp_path / "other.csv")
+
+
+def test_a_row_that_did_not_run_the_shipped_config_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config_changed: a row is stale when this checkout ships an entry for its bucket that it did not run (added,
+    or re-tuned since), or when it ran an entry since removed; rows without a config source count as current."""
+    from ports import _configs
+
+    monkeypatch.setattr(_configs, "CONFIG_DIR", tmp_path / "configs")
+    key = ("add_rms_norm", "mamba2-2.7b", '{"H":2560,"T":512,"eps":1e-05}', "bf16")
+    bucket = "dtype=bf16,H=2560,eps=1e-05,T<=512"
+    default_row = {"config_source": "default (no tuned entry)", "config": '{"add_rms_norm_kernel": {"num_warps": 4}}'}
+    assert coverage.config_changed(key, default_row, "h200") is False  # no file: the default is what ships
+    assert coverage.config_changed(key, {"config_source": ""}, "h200") is False  # an old run: unknown, current
+    impl_dims = {"T": 512, "H": 2560, "eps": 1e-05}
+    got = _configs.save("add_rms_norm", "h200", impl_dims, "bf16", {"add_rms_norm_kernel": {"num_warps": 8}},
+                        provenance={"date": "2026-12-03"}, bucket_dim="T")
+    assert got == bucket
+    assert coverage.config_changed(key, default_row, "h200") is True  # an entry added since the run
+    ran = {"config_source": f"ports/configs/h200/add_rms_norm.json[{bucket}]",
+           "config": '{"add_rms_norm_kernel": {"block_sizes": [1], "num_warps": 8}}'}
+    assert coverage.config_changed(key, ran, "h200") is False
+    assert coverage.config_changed(key, ran, "h100") is True  # that GPU ships nothing: the default runs there
+    _configs.save("add_rms_norm", "h200", impl_dims, "bf16", {"add_rms_norm_kernel": {"num_warps": 16}},
+                  provenance={"date": "2026-12-04"}, bucket_dim="T")
+    assert coverage.config_changed(key, ran, "h200") is True  # re-tuned since
