@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# GPU probe, round 2 (H200, one device call, ~1-2 minutes): what the first round (shortfalls.sh, output in
+# ports/configs/h200/shortfalls.probe-20261203.txt) left open.  Run from the repo root:
+#
+#     bash scripts/probes/shortfalls2.sh > $OUT/shortfalls2.txt
+#
+# CPU check that every candidate builds for sm_90:
+#     .venv/bin/python scripts/probes/shortfalls_check.py --script scripts/probes/shortfalls2.sh
+# Ship a win (> 5 % over the block's default): scripts/probes/ship_probe.py (see its docstring).
+#
+# sageattn  Round 1 at Hq=5 (80 programs): BLOCK_M 64 / 4 warps 83.8 -> 75.9 us and the K colsum at 128-row steps /
+#   8 warps / pipelined 83.8 -> 75.0 (shipped for that bucket), measured apart.  The two touch different launches,
+#   so together they should add up (~67 us vs SageAttention 75.4): measure the combination there, and the same three
+#   at Hq=8 (grok-2, qwen3-235b: 128 programs, 0.89x) where nothing is shipped.
+# causal_conv1d  Round 1 at dim=2048: 8 -> 4 warps on the [32, 128] tile took 21.5 -> 13.4 us; the default is now
+#   4 warps.  Confirm at mamba2's dim=5376 (0.92x, 40.6 us vs SGLang 38.0): the old 8-warp tile is the control,
+#   [16, 128] the round-1 winner, vLLM's [8, 256] the other shape.
+set -u
+cd "$(dirname "$0")/../.."
+export PYTHONPATH=.
+PY=${PYTHON:-python3}
+T="timeout 75"
+START=$(date +%s)
+
+echo "== sageattn Hq=5: the two round-1 wins together"
+$T $PY scripts/probes/port_configs.py sageattn '{"B": 1, "D": 128, "Hkv": 1, "Hq": 5, "S": 2048, "causal": 1}' \
+    '{"sage_k_colsum": {"block_sizes": [128], "num_warps": 8, "range_num_stages": [0, 3]}}' \
+    '{"sage_k_colsum": {"block_sizes": [128], "num_warps": 8, "range_num_stages": [0, 3]}, "sage_attn": {"block_sizes": [64, 64], "num_warps": 4, "num_stages": 3}}' \
+    '{"sage_k_colsum": {"block_sizes": [128], "num_warps": 8, "range_num_stages": [0, 3]}, "sage_attn": {"block_sizes": [64, 64], "num_warps": 4, "num_stages": 4}}' \
+    || echo "(exit $?)"
+echo "== sageattn Hq=8: the same at 128 programs"
+$T $PY scripts/probes/port_configs.py sageattn '{"B": 1, "D": 128, "Hkv": 1, "Hq": 8, "S": 2048, "causal": 1}' \
+    '{"sage_k_colsum": {"block_sizes": [128], "num_warps": 8, "range_num_stages": [0, 3]}}' \
+    '{"sage_attn": {"block_sizes": [64, 64], "num_warps": 4, "num_stages": 3}}' \
+    '{"sage_k_colsum": {"block_sizes": [128], "num_warps": 8, "range_num_stages": [0, 3]}, "sage_attn": {"block_sizes": [64, 64], "num_warps": 4, "num_stages": 3}}' \
+    || echo "(exit $?)"
+
+echo "== causal_conv1d dim=5376: the 4-warp default against the old 8 warps and the round-1 winner"
+$T $PY scripts/probes/port_configs.py causal_conv1d '{"T": 2048, "W": 4, "batch": 1, "dim": 5376}' \
+    '{"conv1d_fwd_kernel": {"block_sizes": [32, 128, 1, 256], "num_warps": 8}}' \
+    '{"conv1d_fwd_kernel": {"block_sizes": [16, 128, 1, 256], "num_warps": 4}}' \
+    '{"conv1d_fwd_kernel": {"block_sizes": [8, 256, 1, 256], "num_warps": 4}}' \
+    || echo "(exit $?)"
+
+echo "== done in $(( $(date +%s) - START )) s"
