@@ -229,6 +229,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not rows:
         raise UsageError("nothing to run: no model in the selection uses the selected kernels "
                          f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
+    if args.only is not None:  # the todo list's shapes, every selected provider at each (Helion and upstreams)
+        from harness.coverage import plan_key, read_todo
+
+        wanted = read_todo(args.only)
+        rows = [r for r in rows if plan_key(r.base_row()) in wanted]
+        if not rows:
+            raise UsageError(f"--only {args.only}: none of its {len(wanted)} rows is in the selection (nothing to "
+                             "run)")
     meta = environment(device)
     if device == "cuda":
         _check_gpus(gpus, meta)
@@ -252,7 +260,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     run_id = run_dir.name
     meta.update(seed=args.seed, command=" ".join(shlex.quote(a) for a in sys.argv), quick=args.quick,
                 selection={"kernels": kernels, "models": [m.name for m in models], "impls": impls,
-                           "dtypes": dtypes}, run_id=run_id, upstreams={}, token_dims=token_dims(kernels),
+                           "dtypes": dtypes, **({"only": str(args.only)} if args.only else {})},
+                run_id=run_id, upstreams={}, token_dims=token_dims(kernels),
                 gpus=gpus_used, expected_row_cost_from=cost_source)
     if shard is not None:
         meta["shard"] = {"index": shard[0], "count": shard[1], "plan_rows": len(plan), "rows": len(rows),
@@ -458,12 +467,12 @@ def _check_plans(args: argparse.Namespace) -> tuple[list[RowPlan], list[str]]:
         tokens = selected_tokens(args, kernels, models)
         plans = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
         if args.only is not None:
-            from harness.coverage import plan_key, read_todo
+            from harness.coverage import GATE_REASONS, plan_key, read_todo
 
-            wanted = read_todo(args.only)
+            wanted = read_todo(args.only, GATE_REASONS)  # `untimed` rows passed the gate already
             plans = [p for p in plans if plan_key(p.base_row()) in wanted]
             if not plans:
-                raise UsageError(f"--only {args.only}: none of its {len(wanted)} rows is in the selection "
+                raise UsageError(f"--only {args.only}: none of its {len(wanted)} rows to gate is in the selection "
                                  "(nothing to check)")
             return plans, [m.name for m in models]
         if not plans:
@@ -665,6 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(b)
     b.add_argument("--quick", action="store_true", help="the regimes.quick subset of each model")
     b.add_argument("--tokens", help="only these token counts (comma-separated), e.g. 1,32,2048")
+    b.add_argument("--only", type=Path, metavar="FILE", help="only the shapes of this todo list (`harness coverage "
+                   "--todo-out FILE`: rows not yet gated and timed on the current port), every selected provider")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", help="folder to create the run folder in (default results/<gpu-slug>)")
     b.add_argument("--timeout", type=float, default=180.0, help="per-row limit, seconds")

@@ -188,18 +188,26 @@ def port_changed_since(kernel: str, commit: str | None) -> bool:
     return done is not None and done.returncode == 1
 
 
-def timed_speedups(runs: Sequence[Run]) -> dict[PlanKey, float]:
-    """{row: Helion vs the best upstream} from the newest run pairing the two in itself (`report.pair`)."""
-    out: dict[PlanKey, float] = {}
+def timed_pairs(runs: Sequence[Run]) -> dict[PlanKey, tuple[float, dict[str, Any], str | None]]:
+    """{row: (Helion vs the best upstream, the Helion row, git commit of the run)} from the newest run pairing the
+    two in itself (`report.pair`)."""
+    out: dict[PlanKey, tuple[float, dict[str, Any], str | None]] = {}
     for run in newest_first(runs):
+        commit = run.meta.get("git_commit") or None
         for g in build_groups(run.rows, run.meta):
             if HELION not in g.impls:
                 continue
             for p in g.points:
                 pr = pair(p, BEST)
                 if pr is not None and pr.value is not None:
-                    out.setdefault((g.kernel, g.model, canonical_shape(p.shape), p.dtype), pr.value)
+                    key = (g.kernel, g.model, canonical_shape(p.shape), p.dtype)
+                    out.setdefault(key, (pr.value, p.rows[HELION], commit))
     return out
+
+
+def timed_speedups(runs: Sequence[Run]) -> dict[PlanKey, float]:
+    """{row: Helion vs the best upstream} from the newest run pairing the two in itself (`report.pair`)."""
+    return {k: v for k, (v, _row, _commit) in timed_pairs(runs).items()}
 
 
 # ------------------------------------------------------------------------------------------------ tallies
@@ -280,14 +288,18 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
 
 
 TODO_COLUMNS = ("kernel", "model", "shape", "dtype", "reason")
+#: the reasons a row needs the gate again (`check --shapes --only`); `untimed` rows need only a bench
+GATE_REASONS = ("missing", "failing", "stale")
+REASONS = (*GATE_REASONS, "untimed")
 
 
 def todo(plan: Sequence[RowPlan], runs: Sequence[Run], gpu: str) -> list[tuple[PlanKey, str]]:
-    """The planned rows not gated on the current port, in plan order, each with why: `missing` (no run measured
-    it), `failing` (its newest row is incorrect, error or timeout), `stale` (ok, on an older port or config).
+    """The planned rows not yet gated and timed on the current port, in plan order, each with why: `missing` (no
+    run measured it), `failing` (its newest row is incorrect, error or timeout), `stale` (ok, on an older port or
+    config), `untimed` (gated on the current port, but no run pairs it with the best upstream on that port).
     Rows whose newest status is `unavailable` (the port declines the shape) are left out: a re-run would say the
     same."""
-    newest = newest_rows(runs)
+    newest, timed = newest_rows(runs), timed_pairs(runs)
     out = []
     for key in dict.fromkeys(plan_key(r.base_row()) for r in plan):
         row, commit = newest.get(key, (None, None))
@@ -295,8 +307,11 @@ def todo(plan: Sequence[RowPlan], runs: Sequence[Run], gpu: str) -> list[tuple[P
             out.append((key, "missing"))
         elif row["status"] in FAILING:
             out.append((key, "failing"))
-        elif row["status"] == "ok" and row_stale(key, row, commit, gpu):
-            out.append((key, "stale"))
+        elif row["status"] == "ok":
+            if row_stale(key, row, commit, gpu):
+                out.append((key, "stale"))
+            elif key not in timed or row_stale(key, timed[key][1], timed[key][2], gpu):
+                out.append((key, "untimed"))
     return out
 
 
@@ -312,8 +327,9 @@ def write_todo(path: Path, rows: Sequence[tuple[PlanKey, str]]) -> None:
             w.writerow([*key, reason])
 
 
-def read_todo(path: Path) -> set[PlanKey]:
-    """The plan keys of a todo CSV (`harness coverage --todo-out`); a file that is not one is a UsageError."""
+def read_todo(path: Path, reasons: Sequence[str] | None = None) -> set[PlanKey]:
+    """The plan keys of a todo CSV (`harness coverage --todo-out`), only those of `reasons` when given (a list
+    without a reason column keeps every row); a file that is not one is a UsageError."""
     import csv
 
     try:
@@ -323,7 +339,8 @@ def read_todo(path: Path) -> set[PlanKey]:
             if missing:
                 raise UsageError(f"--only {path}: not a todo list (no {', '.join(missing)} column; write one with "
                                  "`harness coverage --todo-out FILE`)")
-            return {(r["kernel"], r["model"], canonical_shape(r["shape"]), r["dtype"]) for r in reader}
+            return {(r["kernel"], r["model"], canonical_shape(r["shape"]), r["dtype"]) for r in reader
+                    if reasons is None or r.get("reason") in (None, "", *reasons)}
     except OSError as e:
         raise UsageError(f"--only {path}: {e.strerror or e}") from None
 
@@ -462,8 +479,11 @@ def report(results_dir: Path, gpu: str | None = None, runs: Sequence[str] | None
     if todo_out is not None:
         rows = todo(plan, run_list, slug)
         write_todo(Path(todo_out), rows)
-        why = {r: sum(1 for _, x in rows if x == r) for r in ("missing", "failing", "stale")}
-        text += (f"Todo: {len(rows)} planned rows not gated on the current port (" +
-                 ", ".join(f"{n} {r}" for r, n in why.items()) + f") -> {todo_out}; gate them with "
-                 f"`harness check --shapes --impl helion --only {todo_out}`\n")
+        why = {r: sum(1 for _, x in rows if x == r) for r in REASONS}
+        gate = sum(why[r] for r in GATE_REASONS)
+        text += (f"Todo: {len(rows)} planned rows not yet gated and timed on the current port (" +
+                 ", ".join(f"{n} {r}" for r, n in why.items()) + f") -> {todo_out}. Gate the {gate} missing, "
+                 f"failing and stale ones: `harness check --shapes --impl helion --only {todo_out}`; gate and time "
+                 f"them all, with every upstream at those shapes: `harness bench --only {todo_out}` (narrow it "
+                 "with --category/--kernel/--model)\n")
     return text

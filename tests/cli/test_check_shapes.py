@@ -121,6 +121,39 @@ def test_only_checks_the_rows_of_a_todo_list(plan_only, tmp_path, capsys):
     assert cli.main(["check", "--shapes", "--kernel", "silu_and_mul", "--model", "gla-2.7b", "--only", str(todo),
                      "--device", "cpu", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "none of its 3 rows is in the selection" in err and len(err.splitlines()) == 1
+    assert "none of its 3 rows to gate is in the selection" in err and len(err.splitlines()) == 1
     assert cli.main(["check", "--kernel", "gla_recurrent", "--only", str(todo)]) == 2
     assert "--only picks model shapes: add --shapes" in capsys.readouterr().err
+
+
+def test_only_gates_no_untimed_row_and_bench_only_runs_every_provider(plan_only, monkeypatch, tmp_path, capsys):
+    """A todo list's `untimed` rows passed the gate already: `check --only` leaves them out, `bench --only` runs
+    them, with every selected provider at each listed shape (Helion and the upstreams, to pair them)."""
+    from harness.coverage import write_todo
+    from harness.runner import plan_rows
+    from harness.shapes import load_model
+
+    helion = plan_rows(["gla_recurrent"], [load_model("gla-2.7b")], ["helion"], None, quick=False)
+    key = [(r.kernel, r.model, json.dumps(r.params, sort_keys=True, separators=(",", ":")), r.dtype)
+           for r in helion[:2]]
+    todo = tmp_path / "todo.csv"
+    write_todo(todo, [(key[0], "stale"), (key[1], "untimed")])
+    assert cli.main(["check", "--shapes", "--kernel", "gla_recurrent", "--impl", "helion", "--only", str(todo),
+                     "--device", "cpu", "--out", str(tmp_path / "c")]) == 0
+    assert [(p.impl, p.params) for p in plan_only.plans] == [("helion", helion[0].params)]
+
+    class Recorder(plan_only):
+        def __init__(self, writer, opts):
+            self.writer, self.versions = writer, {}
+
+    monkeypatch.setattr("harness.runner.Runner", Recorder)
+    assert cli.main(["bench", "--kernel", "gla_recurrent", "--only", str(todo), "--device", "cpu", "--no-report",
+                     "--costs-from", "none", "--out", str(tmp_path / "b")]) == 0
+    everyone = plan_rows(["gla_recurrent"], [load_model("gla-2.7b")], None, None, quick=False)
+    want = [r for r in everyone if any((r.params, r.dtype) == (h.params, h.dtype) for h in helion[:2])]
+    assert sorted(map(repr, Recorder.plans)) == sorted(map(repr, want))
+    assert {p.impl for p in Recorder.plans} > {"helion"}  # the upstreams at those shapes too
+    capsys.readouterr()
+    assert cli.main(["bench", "--kernel", "silu_and_mul", "--model", "gla-2.7b", "--only", str(todo), "--device",
+                     "cpu", "--out", str(tmp_path / "b")]) == 2
+    assert "none of its 2 rows is in the selection" in capsys.readouterr().err

@@ -210,12 +210,38 @@ def test_todo_out_lists_the_rows_still_to_gate(tree: Path, capsys: pytest.Captur
     assert rc == 0, err
     with out_file.open() as f:
         got = [(r["kernel"], json.loads(r["shape"])["M"], r["reason"]) for r in csv.DictReader(f)]
-    # k1 M=1, M=4: ok in A on an older port; M=2: ok in B (current); k2 M=2: error in B; k3: unavailable
-    assert got == [("k1", 1, "stale"), ("k1", 4, "stale"), ("k2", 2, "failing")]
-    assert "Todo: 3 planned rows not gated on the current port (0 missing, 1 failing, 2 stale)" in out
-    assert coverage.read_todo(out_file) == {("k1", "llama", '{"M":1,"N":64}', "bf16"),
-                                            ("k1", "llama", '{"M":4,"N":64}', "bf16"),
-                                            ("k2", "llama", '{"M":2,"N":64}', "bf16")}
+    # k1 M=1, M=4: ok in A on an older port; M=2: ok in B (current) but never paired with an upstream; k2 M=1: ok,
+    # its upstream event-timed (no pair); k2 M=2: error in B; k3: unavailable
+    assert got == [("k1", 1, "stale"), ("k1", 2, "untimed"), ("k1", 4, "stale"), ("k2", 1, "untimed"),
+                   ("k2", 2, "failing")]
+    assert ("Todo: 5 planned rows not yet gated and timed on the current port (0 missing, 1 failing, 2 stale, "
+            "2 untimed)") in out
+    assert "Gate the 3 missing, failing and stale ones" in out
+    k = {m: ("k1", "llama", f'{{"M":{m},"N":64}}', "bf16") for m in (1, 2, 4)}
+    k2 = ("k2", "llama", '{"M":2,"N":64}', "bf16")
+    assert coverage.read_todo(out_file, coverage.GATE_REASONS) == {k[1], k[4], k2}  # what check --only gates
+    assert len(coverage.read_todo(out_file)) == 5  # what bench --only runs
+
+
+def test_a_timing_on_an_older_port_leaves_the_row_untimed(tree: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """k1 M=1 and M=4 were timed in A; a check run on the current port re-gates them (not stale any more), but
+    their only timing is still A's, on the older port: they are `untimed` until a bench times them again."""
+    import csv
+
+    _write(tree / "h200", "20261206T000000Z-check-shapes", [_row("k1", "helion", 1), _row("k1", "helion", 4)],
+           _meta("2026-12-06T00:00:00+00:00", check_only=True, check_shapes=True, git_commit="bbbb"))
+    a = tree / "h200" / "20261201T000000Z-all-aaaaaaaa"
+    meta = json.loads((a / "metadata.json").read_text())
+    (a / "metadata.json").write_text(json.dumps({**meta, "git_commit": "aaaa"}))
+    monkeypatch.setattr(coverage, "port_changed_since",
+                        lambda kernel, commit, gpu=None: kernel == "k1" and commit == "aaaa")
+    out_file = tree.parent / "todo.csv"
+    rc, _out, err = _run(capsys, "--results-dir", str(tree), "--todo-out", str(out_file))
+    assert rc == 0, err
+    with out_file.open() as f:
+        got = {(r["kernel"], json.loads(r["shape"])["M"]): r["reason"] for r in csv.DictReader(f)}
+    assert got[("k1", 1)] == "untimed" and got[("k1", 4)] == "untimed"
 
 
 def test_read_todo_bad_file_is_a_usage_error(tmp_path: Path) -> None:
