@@ -71,13 +71,7 @@
 #   cross-warp scan).  Hypothesis: at B=1 the time is one program's latency (load, scan, scatter), so the warp
 #   count of the scan is the only lever: 1/2 warps (less cross-warp work) vs 8/16 (shorter per-thread chains); at
 #   B=512 the same plus two rows per program.
-set -u
-cd "$(dirname "$0")/../.."
-export PYTHONPATH=.
-PY=${PYTHON:-python3}
-# one stuck call must not eat the device call: each gets at most 75 s (a call here takes ~10-40 s)
-T="timeout 75"
-START=$(date +%s)
+. "$(dirname "$0")/probe_env.sh"
 
 echo "== static_quant_fp8: ramp/tail-bound 10 us kernel; smaller/bigger tiles, one-row tile, persistent, TMA, cache"
 $T $PY scripts/probes/port_configs.py static_quant_fp8 '{"H": 2304, "T": 2048}' \

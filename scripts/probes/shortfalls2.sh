@@ -15,12 +15,7 @@
 # causal_conv1d  Round 1 at dim=2048: 8 -> 4 warps on the [32, 128] tile took 21.5 -> 13.4 us; the default is now
 #   4 warps.  Confirm at mamba2's dim=5376 (0.92x, 40.6 us vs SGLang 38.0): the old 8-warp tile is the control,
 #   [16, 128] the round-1 winner, vLLM's [8, 256] the other shape.
-set -u
-cd "$(dirname "$0")/../.."
-export PYTHONPATH=.
-PY=${PYTHON:-python3}
-T="timeout 75"
-START=$(date +%s)
+. "$(dirname "$0")/probe_env.sh"
 
 echo "== sageattn Hq=5: the two round-1 wins together"
 $T $PY scripts/probes/port_configs.py sageattn '{"B": 1, "D": 128, "Hkv": 1, "Hq": 5, "S": 2048, "causal": 1}' \
