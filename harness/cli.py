@@ -210,6 +210,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.runner import (
         Runner,
         RunOptions,
+        fit_budget,
         group_of,
         partition,
         plan_digest,
@@ -221,6 +222,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     tokens = selected_tokens(args, kernels, models)
     gpus = parse_gpus(args.gpus)
     shard = parse_shard(args.shard)
+    if args.max_s is not None and (shard is not None or args.max_s <= 0):
+        raise UsageError(f"--max-s {args.max_s:g}: " + ("a positive number of seconds" if args.max_s <= 0 else
+                         "not with --shard (shards cut the whole plan across nodes; merge expects all of it)"))
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `make bench` needs a GPU; "
@@ -255,6 +259,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         bins = partition(plan, shard[1], cost)
         rows = bins[shard[0]]
         run_id += f"-shard{shard[0]}of{shard[1]}"
+    budget = None
+    if args.max_s is not None:  # (this node's part of) the plan cut to whole shapes that fit the time budget
+        rows, taken, planned, expected_s = fit_budget(rows, cost, args.max_s)
+        if not rows:
+            raise UsageError(f"--max-s {args.max_s:g}: not even one shape fits (the cheapest is expected to take "
+                             f"longer; expected costs from {cost_source})")
+        budget = {"max_s": args.max_s, "shapes": taken, "shapes_planned": planned,
+                  "expected_s": round(expected_s, 1)}
+        print(f"--max-s {args.max_s:g}: {taken} of {planned} shapes ({len(rows)} rows), expected {expected_s:.0f} s "
+              f"(row costs: {cost_source})", file=sys.stderr)
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
     run_dir = new_run_dir(out_root, run_id)
     run_id = run_dir.name
@@ -263,6 +277,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            "dtypes": dtypes, **({"only": str(args.only)} if args.only else {})},
                 run_id=run_id, upstreams={}, token_dims=token_dims(kernels),
                 gpus=gpus_used, expected_row_cost_from=cost_source)
+    if budget is not None:
+        meta["budget"] = budget
     if shard is not None:
         meta["shard"] = {"index": shard[0], "count": shard[1], "plan_rows": len(plan), "rows": len(rows),
                          "plan_digest": plan_digest(plan, cost)}
@@ -691,6 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "every provider of a (kernel, model) on the same GPU")
     b.add_argument("--shard", help="i/n (0 <= i < n): run only shard i of the plan cut into n (whole (kernel, model) "
                    "groups, balanced by expected cost); `harness merge` joins the shards' runs")
+    b.add_argument("--max-s", type=float, metavar="SECONDS", help="run only whole shapes (every provider) whose "
+                   "expected cost fits SECONDS, taken round robin over the kernels (costs: --costs-from)")
     b.add_argument("--costs-from", metavar="RUN|none", help="expected row costs for balancing: this run's "
                    "row_cost_s (default: the newest committed run of this GPU that has one; none: equal costs)")
     b.set_defaults(func=cmd_bench)

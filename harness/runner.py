@@ -147,6 +147,38 @@ def partition(rows: Sequence[RowPlan], n: int, cost: Callable[[RowPlan], float])
     return bins
 
 
+def fit_budget(rows: Sequence[RowPlan], cost: Callable[[RowPlan], float],
+               max_s: float) -> tuple[list[RowPlan], int, int, float]:
+    """(rows, shapes taken, shapes planned, expected seconds): the plan cut to whole shapes (every provider of one
+    kernel x model x shape x dtype, so each taken Helion row has its upstreams beside it) whose expected cost fits
+    `max_s`, taken round robin over the kernels in plan order: a time-limited sweep covers every kernel a little
+    before any kernel fully.  A kernel whose next shape no longer fits drops out; the others go on.  The rows keep
+    the plan order."""
+    shapes: dict[tuple[str, ...], list[RowPlan]] = {}
+    for r in rows:
+        shapes.setdefault((r.kernel, r.model, r.regime, json.dumps(r.params, sort_keys=True), r.dtype), []).append(r)
+    queues: dict[str, list[tuple[str, ...]]] = {}
+    for key in shapes:
+        queues.setdefault(key[0], []).append(key)
+    taken: set[tuple[str, ...]] = set()
+    total = 0.0
+    while queues:
+        for kernel in list(queues):
+            key = queues[kernel][0]
+            c = sum(cost(r) for r in shapes[key])
+            if total + c > max_s:
+                del queues[kernel]
+                continue
+            total += c
+            taken.add(key)
+            queues[kernel].pop(0)
+            if not queues[kernel]:
+                del queues[kernel]
+    kept = [r for key, rs in shapes.items() if key in taken for r in rs]
+    order = {id(r): i for i, r in enumerate(rows)}
+    return sorted(kept, key=lambda r: order[id(r)]), len(taken), len(shapes), total
+
+
 def plan_digest(rows: Sequence[RowPlan], cost: Callable[[RowPlan], float]) -> str:
     """Identifies a plan and the costs it was cut with: shards of one plan share it (merge checks)."""
     data = [[*row_key(r.base_row()), round(cost(r), 6)] for r in rows]

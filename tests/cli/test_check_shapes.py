@@ -157,3 +157,39 @@ def test_only_gates_no_untimed_row_and_bench_only_runs_every_provider(plan_only,
     assert cli.main(["bench", "--kernel", "silu_and_mul", "--model", "gla-2.7b", "--only", str(todo), "--device",
                      "cpu", "--out", str(tmp_path / "b")]) == 2
     assert "none of its 2 rows is in the selection" in capsys.readouterr().err
+
+
+def test_fit_budget_takes_whole_shapes_round_robin_over_kernels():
+    from harness.runner import RowPlan, fit_budget
+
+    rows = [RowPlan(k, "c", impl, "m", "r", {"M": m}, "bf16") for k in ("a", "b") for m in (1, 2, 3)
+            for impl in ("helion", "up")]
+    cost = {"a": 1.0, "b": 2.0}
+    got, taken, planned, expected = fit_budget(rows, lambda r: cost[r.kernel], 9.0)
+    # a M=1 (2 s), b M=1 (4 s), a M=2 (2 s): 8 s; b M=2 would make 12: b drops out; a M=3 would make 10: a too
+    assert [(r.kernel, r.params["M"], r.impl) for r in got] == [
+        ("a", 1, "helion"), ("a", 1, "up"), ("a", 2, "helion"), ("a", 2, "up"), ("b", 1, "helion"), ("b", 1, "up")]
+    assert (taken, planned, expected) == (3, 6, 8.0)
+    assert fit_budget(rows, lambda r: cost[r.kernel], 1.0)[0] == []
+    assert len(fit_budget(rows, lambda r: cost[r.kernel], 1e9)[0]) == len(rows)
+
+
+def test_bench_max_s_runs_the_shapes_that_fit(plan_only, monkeypatch, tmp_path, capsys):
+    from harness.results import read_metadata
+
+    class Recorder(plan_only):
+        def __init__(self, writer, opts):
+            self.writer, self.versions = writer, {}
+
+    monkeypatch.setattr("harness.runner.Runner", Recorder)
+    base = ["bench", "--kernel", "gla_recurrent", "--model", "gla-2.7b", "--device", "cpu", "--no-report",
+            "--costs-from", "none", "--out", str(tmp_path)]
+    assert cli.main([*base, "--max-s", "10"]) == 0  # 1.65 s a row (no measured costs), fla + helion per shape
+    assert len(Recorder.plans) == 6 and {p.impl for p in Recorder.plans} == {"fla", "helion"}
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert read_metadata(run)["budget"] == {"max_s": 10.0, "shapes": 3, "shapes_planned": 5, "expected_s": 9.9}
+    capsys.readouterr()
+    assert cli.main([*base, "--max-s", "1"]) == 2
+    assert "not even one shape fits" in capsys.readouterr().err
+    assert cli.main([*base, "--max-s", "100", "--shard", "0/2"]) == 2
+    assert "not with --shard" in capsys.readouterr().err
