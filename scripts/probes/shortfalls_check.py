@@ -50,6 +50,7 @@ def probe_calls(script: Path) -> list[tuple[str, str, str | None, list[str]]]:
             i = words.index("--dtype")
             dtype = words[i + 1]
             del words[i:i + 2]
+        words = [w for w in words if w != "--per-launch"]  # a timing flag: nothing to compile
         if "||" in words:  # the script's `|| echo ...` after each call
             words = words[:words.index("||")]
         calls.append((words[0], words[1], dtype, words[2:]))
@@ -156,6 +157,7 @@ def check_call(kernel: str, params: str, dtype: str | None, configs: list[str]) 
     from harness import registry
     from harness.spec import Case
     from ports._port import split_config
+    from scripts.probes.port_configs import merge_candidate
 
     impl = registry.get_impl(kernel, "helion")
     spec = impl.spec
@@ -172,11 +174,11 @@ def check_call(kernel: str, params: str, dtype: str | None, configs: list[str]) 
                 failures += 1
                 print(f"FAIL {kernel} #{i} not JSON ({e}): {text}", flush=True)
                 continue
-            for name, entry in merged.items():
-                if name not in cfgs:  # port_configs.py would add it, but no launch reads it: a typo
+            for name in merged:
+                if name not in cfgs and name not in impl.kernels():  # no launch could read it: a typo
                     failures += 1
                     print(f"FAIL {kernel} #{i} no kernel named {name!r} (have {sorted(cfgs)})", flush=True)
-                cfgs.setdefault(name, {}).update(entry)
+            cfgs = merge_candidate(cfgs, merged)
         out = spec.make_output(inputs, case, dt)
         try:
             launches = impl.launches(inputs, out, case, dt, cfgs)
