@@ -102,3 +102,14 @@ def test_lookup_ignores_the_order_of_the_dims(tmp_path: Path) -> None:
     assert cfgs == {"k": {"num_warps": 4}} and source.endswith(f"[{key}]")
     other = {**shuffled, "L": 4096}
     assert _configs.lookup("paged_decode_attention", "h200", other, "bf16", "B", config_dir=tmp_path)[0] is None
+
+
+def test_probe_candidates_merge_key_by_key_and_null_drops_a_kernel() -> None:
+    from scripts.probes.port_configs import merge_candidate
+
+    defaults = {"split": {"split_k": 8, "num_warps": 4}, "reduce": {"num_warps": 4}}
+    assert merge_candidate(defaults, {"split": {"split_k": 4}}) == {"split": {"split_k": 4, "num_warps": 4},
+                                                                    "reduce": {"num_warps": 4}}
+    assert merge_candidate(defaults, {"split": None, "reduce": None, "one": {"num_warps": 8}}) == {
+        "one": {"num_warps": 8}}
+    assert defaults["split"]["split_k"] == 8  # the defaults are not changed
