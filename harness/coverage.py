@@ -6,7 +6,8 @@ shapes/*.yaml. A planned row is identified across runs by (kernel, model, shape 
 - gated: the newest run measuring the row (bench or `check --shapes`; by metadata date, ties: the later folder)
   has it `ok`. A newer `ok` supersedes an older `incorrect`, and a newer failure an older `ok`.
 - failing: that newest row is `incorrect`, `error` or `timeout` (`unavailable` is neither gated nor failing).
-- timed: the row is gated and some run times it against the best upstream there, as the reports do
+- timed: the row is gated and some run times it against the best upstream there, as the reports do (the timing
+  itself counted as on an older port by the same rule as the gate below)
   (`report.pair(point, BEST)`: Helion and the fastest ok upstream row of the same shape in the same run, timed
   the same way); the newest such run gives the speedup (upstream median / Helion median, > 1: Helion faster).
 - stale: gated, but the port's file (ports/<category>/<spec>.py) has commits since the commit that run measured
@@ -223,6 +224,7 @@ class Tally:
     stale: int = 0
     failing: int = 0
     speedups: list[float] = dataclasses.field(default_factory=list)
+    timed_stale: int = 0  # timed rows whose timing ran an older port or config
 
     def add(self, other: Tally) -> None:
         self.specs += other.specs
@@ -231,6 +233,7 @@ class Tally:
         self.stale += other.stale
         self.failing += other.failing
         self.speedups += other.speedups
+        self.timed_stale += other.timed_stale
 
     @property
     def geomean(self) -> float | None:
@@ -262,7 +265,7 @@ class Coverage:
 def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run], gpu: str,
           quick: bool = False) -> Coverage:
     """Each spec's planned rows against the runs: gated, failing and timed rows and the timed speedups."""
-    newest, timed = newest_rows(runs), timed_speedups(runs)
+    newest, timed = newest_rows(runs), timed_pairs(runs)
     categories = dict(specs)
     for r in plan:
         categories.setdefault(r.kernel, r.category)
@@ -277,7 +280,9 @@ def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run]
             t.gated += 1
             t.stale += row_stale(key, row, commit, gpu)
             if key in timed:
-                t.speedups.append(timed[key])
+                value, trow, tcommit = timed[key]
+                t.speedups.append(value)
+                t.timed_stale += row_stale(key, trow, tcommit, gpu)
         elif s in FAILING:
             t.failing += 1
     # check_cases() rows (a `check` without --shapes) are no model shapes: only the other runs' rows are stale
@@ -348,12 +353,13 @@ def read_todo(path: Path, reasons: Sequence[str] | None = None) -> set[PlanKey]:
 # ------------------------------------------------------------------------------------------------- output
 
 HEADER = ["gated ok", "gated %", "of them on an older port", "failing (newest)", "timed vs best upstream",
-          "geomean vs best upstream"]
+          "of them on an older port", "geomean vs best upstream"]
 
 
 def _cells(t: Tally) -> list[str]:
     pct = f"{100.0 * t.gated / t.planned:.1f} %" if t.planned else "—"
-    return [str(t.planned), str(t.gated), pct, str(t.stale), str(t.failing), str(len(t.speedups)), fmt_x(t.geomean)]
+    return [str(t.planned), str(t.gated), pct, str(t.stale), str(t.failing), str(len(t.speedups)),
+            str(t.timed_stale), fmt_x(t.geomean)]
 
 
 def category_table(cov: Coverage) -> str:

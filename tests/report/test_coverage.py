@@ -90,14 +90,14 @@ def test_counts_precedence_and_same_run_pairing(tree: Path, capsys: pytest.Captu
     rc, out, err = _run(capsys, "--results-dir", str(tree), "--per-spec")
     assert rc == 0, err
     cats = _table(out, "category")
-    #                 specs planned gated  %       stale failing timed geomean (sqrt(2.0 * 0.8))
-    assert cats["cat1"] == ["1", "3", "3", "100.0 %", "0", "0", "2", "1.26×"]
-    assert cats["cat2"] == ["2", "3", "1", "33.3 %", "0", "1", "0", "—"]
-    assert cats["all"] == ["3", "6", "4", "66.7 %", "0", "1", "2", "1.26×"]
+    #             specs planned gated  %       stale failing timed stale geomean (sqrt(2.0 * 0.8))
+    assert cats["cat1"] == ["1", "3", "3", "100.0 %", "0", "0", "2", "0", "1.26×"]
+    assert cats["cat2"] == ["2", "3", "1", "33.3 %", "0", "1", "0", "0", "—"]
+    assert cats["all"] == ["3", "6", "4", "66.7 %", "0", "1", "2", "0", "1.26×"]
     specs = _table(out, "spec")
-    assert specs["k1"] == ["cat1", "3", "3", "100.0 %", "0", "0", "2", "1.26×"]  # M=2: incorrect in A, ok in B
-    assert specs["k2"] == ["cat2", "2", "1", "50.0 %", "0", "1", "0", "—"]  # M=2: ok in A, error in B; M=1: events
-    assert specs["k3"] == ["cat2", "1", "0", "0.0 %", "0", "0", "0", "—"]
+    assert specs["k1"] == ["cat1", "3", "3", "100.0 %", "0", "0", "2", "0", "1.26×"]  # M=2: incorrect in A, ok in B
+    assert specs["k2"] == ["cat2", "2", "1", "50.0 %", "0", "1", "0", "0", "—"]  # M=2: ok in A, error in B; M=1: events
+    assert specs["k3"] == ["cat2", "1", "0", "0.0 %", "0", "0", "0", "0", "—"]
     assert "Not counted: 1 Helion rows" in out  # B's M=8; D's check_cases() row is not counted as stale
     assert CATALOG.search(out)
     assert out.rstrip().splitlines()[-1] == (
@@ -118,6 +118,7 @@ def test_rows_gated_on_an_older_port_are_counted(tree: Path, capsys: pytest.Capt
     rc, out, err = _run(capsys, "--results-dir", str(tree), "--per-spec")
     assert rc == 0, err
     assert _table(out, "spec")["k1"][1:5] == ["3", "3", "100.0 %", "2"]
+    assert _table(out, "spec")["k1"][6:8] == ["2", "2"]  # both timings ran in A, on the older port
     assert "1 gated at every planned model shape on H200 (0 of them with every row on the current port)" in out
 
 
@@ -146,8 +147,8 @@ def test_runs_restricts_the_runs(tree: Path, capsys: pytest.CaptureFixture[str])
     rc, out, _err = _run(capsys, "--results-dir", str(tree), "--per-spec", "--runs", str(a))
     assert rc == 0
     specs = _table(out, "spec")
-    assert specs["k1"] == ["cat1", "3", "2", "66.7 %", "0", "1", "2", "1.26×"]  # without B, M=2 stays incorrect
-    assert specs["k2"] == ["cat2", "2", "2", "100.0 %", "0", "0", "1", "3.00×"]
+    assert specs["k1"] == ["cat1", "3", "2", "66.7 %", "0", "1", "2", "0", "1.26×"]  # without B, M=2 stays incorrect
+    assert specs["k2"] == ["cat2", "2", "2", "100.0 %", "0", "0", "1", "0", "3.00×"]
     # a run id under results/<gpu> works as well as a path
     rc, out2, _err = _run(capsys, "--results-dir", str(tree), "--gpu", "h200", "--runs", a.name)
     assert rc == 0 and _table(out2, "category") == _table(out, "category")
