@@ -19,11 +19,13 @@ keep what the harness's own timer finds faster).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
+import inspect
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import helion
@@ -206,6 +208,21 @@ def _cpu_interpret_support() -> None:
     _CPU_MM_LIB = lib
 
 
+@contextlib.contextmanager
+def bound_with_args(kernel: helion.Kernel, args: Sequence[object]) -> Iterator[Any]:
+    """`kernel.bind(args)`, with these args as the runtime values its code generation may consult.
+
+    With static_shapes=False one bound kernel serves every shape of a specialization, and Helion keeps only weak
+    references to the tensors of the call that created it.  Once those are freed (the harness frees each row's
+    inputs), a later compile of a tensor-descriptor (TMA) config cannot prove its bases 16-byte aligned and
+    silently falls back to pointer loads: seen on the H200 probe's w8a8 candidates, a TMA config compiled to 157
+    registers alone and to 191 with cp.async after another shape's call in the same process."""
+    bound = kernel.bind(tuple(args))
+    names = list(inspect.signature(kernel.fn).parameters)
+    with bound.env.use_runtime_arg_values(dict(zip(names, args, strict=False))):
+        yield bound
+
+
 def launcher(kernel: helion.Kernel, args: tuple[object, ...], config: helion.Config) -> Callable[[], object]:
     """Zero-argument call of `kernel` on `args` with `config`, compiled now (never autotunes)."""
     if interpret():
@@ -213,7 +230,8 @@ def launcher(kernel: helion.Kernel, args: tuple[object, ...], config: helion.Con
             _cpu_interpret_support()
         # eager interpret mode runs the kernel body in PyTorch; tunable tile sizes are not applied
         return lambda: kernel(*args)
-    compiled = kernel.bind(args).compile_config(config)
+    with bound_with_args(kernel, args) as bound:
+        compiled = bound.compile_config(config)
     return lambda: compiled(*args)
 
 

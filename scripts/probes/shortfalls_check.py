@@ -88,11 +88,12 @@ def compile_asm(kernel: Any, args: tuple[object, ...], config: Any) -> list[dict
     import triton
     from triton.compiler import ASTSource
 
+    from ports._port import bound_with_args
     from tests.ports.sm90_compile import _TRITON_TYPES, H100
 
-    bound = kernel.bind(tuple(args))
-    code = bound.to_triton_code(config)
-    host = bound.compile_config(config)
+    with bound_with_args(kernel, args) as bound:  # as the harness compiles: see bound_with_args
+        code = bound.to_triton_code(config)
+        host = bound.compile_config(config)
     launches: list[tuple[Any, tuple[int, ...], tuple[object, ...], int, int, dict[str, Any]]] = []
 
     def capture(k: Any, grid: tuple[int, ...], *a: object, num_warps: int, num_stages: int, **kw: Any) -> None:

@@ -41,8 +41,10 @@ class Compiled:
 
 
 def compile_for_sm90(kernel: helion.Kernel, args: Sequence[object], config: helion.Config) -> list[Compiled]:
-    bound = kernel.bind(tuple(args))
-    host = bound.compile_config(config)
+    from ports._port import bound_with_args
+
+    with bound_with_args(kernel, args) as bound:  # as the harness compiles (its docstring says why)
+        host = bound.compile_config(config)
     launches: list[tuple[object, tuple[int, ...], tuple[object, ...], int, int]] = []
 
     def capture(k: object, grid: tuple[int, ...], *a: object, num_warps: int, num_stages: int,
