@@ -21,9 +21,12 @@ Four launches (mamba_ssm runs five: cumsum, bmm C B^T, chunk state, state passin
   4. chunk scan per (P block, head, row block, sequence): exp(a_i) C_i S_start^T, the intra-chunk
      (C B^T) * exp(a_i - a_s) d_s (causal) times x over the chunk's column blocks, plus D x; bf16 dot operands,
      fp32 accumulation.
-The row block of launch 4 divides Q (host key `block_m`); the chunk Q is the case's (`chunk` host key).  Sequences
-are the batch rows (the spec's vLLM/SGLang varlen layouts are reshaped to [b, T] by their adapters), so no chunk
-spans two sequences.
+The row block of launch 4 divides Q (host key `block_m`); the chunk Q is the case's (`chunk` host key).  Two
+options, off by default (probed on the H200 by scripts/probes/round3_mamba2_ssd.sh): `start_bf16` stores the start
+states in bf16 (launch 3 writes a second buffer; the scan rounds them to bf16 anyway), and an `ssd_cb_kernel` entry
+adds a launch computing C B^T once per (chunk, group) for the scan to read (`use_cb`), as vLLM does.
+Sequences are the batch rows (the spec's vLLM/SGLang varlen layouts are reshaped to [b, T] by their adapters), so
+no chunk spans two sequences.
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def ssd_state_kernel(
 @helion.kernel(static_shapes=False)
 def ssd_state_passing_kernel(
     a_cum: torch.Tensor,  # [b, T, H] fp32
-    states: torch.Tensor,  # [b, NC, H, P * N] fp32: chunk states (slots 1..NC-1), rewritten as chunk start states
+    states: torch.Tensor,  # [b, NC, H, P * N] fp32: chunk states (slots 1..NC-1)
+    s_out: torch.Tensor,  # [b, NC, H, P * N], written: chunk start states (`states` itself, or a bf16 copy)
     chunk: int,
 ) -> None:
     B_, NC, H, M = states.size(0), states.size(1), states.size(2), states.size(3)
@@ -107,13 +111,35 @@ def ssd_state_passing_kernel(
         i_h = tile_h.begin
         i_b = tile_b.begin
         s = hl.zeros([tile_m], dtype=torch.float32)
-        states[i_b, 0, i_h, tile_m] = s
+        s_out[i_b, 0, i_h, tile_m] = s.to(s_out.dtype)
         for tile_c in hl.tile(1, NC, block_size=1):
             c = tile_c.begin
             own = states[i_b, c, i_h, tile_m]  # loaded first: in flight together with the decay's load
-            # start of chunk c = start of chunk c - 1 decayed over that chunk, plus chunk c - 1's own state
+            # start of chunk c = start of chunk c - 1 decayed over that chunk, plus chunk c - 1's own state; carried
+            # in fp32, stored in s_out's dtype (the scan rounds it to bf16 for its dot either way)
             s = s * torch.exp(a_cum[i_b, c * Q - 1, i_h]) + own
-            states[i_b, c, i_h, tile_m] = s
+            s_out[i_b, c, i_h, tile_m] = s.to(s_out.dtype)
+
+
+@helion.kernel(static_shapes=False)
+def ssd_cb_kernel(
+    cm: torch.Tensor,  # [b, T, G, N]
+    bm: torch.Tensor,  # [b, T, G, N]
+    cb: torch.Tensor,  # [b, NC * Q, G, Q] fp32, written: row r, column j <- C_r . B_(chunk start of r + j)
+    chunk: int,
+) -> None:
+    B_, T, G = cm.size(0), cm.size(1), cm.size(2)
+    hl.specialize(cm.size(3))
+    Q = hl.specialize(chunk)
+    # the whole [Q, Q] block of each chunk (the scan reads only its causal part); once per group, not per head
+    for tile_i, tile_j, tile_c, tile_g, tile_b in hl.tile([Q, Q, cb.size(1) // Q, G, B_],
+                                                           block_size=[None, None, 1, 1, 1]):
+        i_g = tile_g.begin
+        i_b = tile_b.begin
+        c0 = tile_c.begin * Q
+        rows = torch.where(c0 + tile_i.index < T, c0 + tile_i.index, T - 1)
+        cols = torch.where(c0 + tile_j.index < T, c0 + tile_j.index, T - 1)
+        cb[i_b, c0 + tile_i.index, i_g, tile_j] = hl.dot(cm[i_b, rows, i_g, :], bm[i_b, cols, i_g, :].T)
 
 
 @helion.kernel(static_shapes=False)
@@ -123,11 +149,13 @@ def ssd_scan_kernel(
     cm: torch.Tensor,  # [b, T, G, N]
     d_in: torch.Tensor,  # [b, T, H] fp32
     a_cum: torch.Tensor,  # [b, T, H] fp32
-    s_start: torch.Tensor,  # [b, NC, H, P, N] fp32
+    s_start: torch.Tensor,  # [b, NC, H, P, N] fp32 or bf16
     d_skip: torch.Tensor,  # [H] fp32
     y: torch.Tensor,  # [b, T, H, P], written
+    cb_in: torch.Tensor,  # [b, NC * Q, G, Q] fp32 from ssd_cb_kernel when use_cb, else unread
     chunk: int,
     block_m: int,
+    use_cb: hl.constexpr,  # read C B^T from cb_in instead of recomputing it for every head
 ) -> None:
     B_, T, H, P = x.size(0), x.size(1), x.size(2), x.size(3)
     hl.specialize(bm.size(3))
@@ -149,8 +177,11 @@ def ssd_scan_kernel(
         for tile_s in hl.tile(0, tile_t.begin - c0 + BM, block_size=block_k):  # column blocks up to the diagonal
             pos = c0 + tile_s.index
             pos_in = torch.where(pos < T, pos, T - 1)
-            b_s = bm[i_b, pos_in, i_g, :]  # [BK, N]
-            cb = hl.dot(c_rows, b_s.T)  # [BM, BK]
+            if use_cb:
+                cb = cb_in[i_b, tile_t, i_g, tile_s]  # [BM, BK]
+            else:
+                b_s = bm[i_b, pos_in, i_g, :]  # [BK, N]
+                cb = hl.dot(c_rows, b_s.T)  # [BM, BK]
             wgt = cb * torch.exp(a_r[:, None] - a_cum[i_b, pos_in, i_h][None, :]) * d_in[i_b, pos_in, i_h][None, :]
             keep = (pos[None, :] <= tile_t.index[:, None]) & (pos[None, :] < T)
             wgt = torch.where(keep, wgt, 0.0)
@@ -163,7 +194,12 @@ def ssd_scan_kernel(
 class HelionMamba2SSD(HelionPort):
     kernel: ClassVar[str] = "mamba2_ssd"
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
-    host_keys: ClassVar[tuple[str, ...]] = ("chunk", "block_m")
+    # start_bf16 (state passing entry, default 0): the start states stored in bf16 in a second buffer instead of
+    # fp32 in place; the output is bit-identical (the scan rounds them to bf16 for its dot) and the passing's
+    # stores and the scan's loads of them halve.  An `ssd_cb_kernel` entry (absent by default) adds a launch that
+    # computes C B^T once per (chunk, group), and the scan (its `ssd_scan_kernel` entry) reads it instead of
+    # recomputing it for every head.
+    host_keys: ClassVar[tuple[str, ...]] = ("chunk", "block_m", "start_bf16")
     notes: ClassVar[tuple[str, ...]] = (
         "4 launches: softplus + chunk cumsum; chunk states (all chunks in parallel); state passing (serial over "
         "chunks, elementwise, in place); chunk scan with C B^T fused (fp32 accumulation)",
@@ -199,21 +235,32 @@ class HelionMamba2SSD(HelionPort):
         n = inputs["B"].shape[3]
         q = int(configs["ssd_scan_kernel"].get("chunk", inputs["chunk_size"]))
         bm = int(configs["ssd_scan_kernel"].get("block_m", min(64, q)))
-        chunked = ("ssd_cumsum_kernel", "ssd_state_kernel", "ssd_state_passing_kernel")
+        chunked = ("ssd_cumsum_kernel", "ssd_state_kernel", "ssd_state_passing_kernel", "ssd_cb_kernel")
         if any(int(configs[k].get("chunk", q)) != q for k in chunked if k in configs) or q % bm:
             raise ValueError(f"mamba2_ssd port: one chunk for all launches and block_m dividing it ({configs})")
         nc = math.ceil(t / q)
         d = torch.empty((b, t, h), dtype=torch.float32, device=x.device)
         a_cum = torch.empty_like(d)
-        # chunk start states; with a single chunk it is all zeros and nothing writes it
-        s_start = (torch.zeros if nc == 1 else torch.empty)((b, nc, h, p, n), dtype=torch.float32, device=x.device)
+        # chunk states, rewritten in place as chunk start states (or copied to a bf16 buffer, start_bf16); with a
+        # single chunk they are all zeros and nothing writes them
+        states = (torch.zeros if nc == 1 else torch.empty)((b, nc, h, p, n), dtype=torch.float32, device=x.device)
+        s_start = states
+        if nc > 1 and int(configs.get("ssd_state_passing_kernel", {}).get("start_bf16", 0)):
+            s_start = torch.empty((b, nc, h, p, n), dtype=x.dtype, device=x.device)
         steps = [Launch(ssd_cumsum_kernel, (dt, inputs["dt_bias"], inputs["A"], d, a_cum, q))]
         if nc > 1:
             steps += [
-                Launch(ssd_state_kernel, (x, inputs["B"], d, a_cum, s_start, q)),
-                Launch(ssd_state_passing_kernel, (a_cum, s_start.view(b, nc, h, p * n), q)),
+                Launch(ssd_state_kernel, (x, inputs["B"], d, a_cum, states, q)),
+                Launch(ssd_state_passing_kernel, (a_cum, states.view(b, nc, h, p * n), s_start.view(b, nc, h, p * n),
+                                                  q)),
             ]
-        steps.append(Launch(ssd_scan_kernel, (x, inputs["B"], inputs["C"], d, a_cum, s_start, inputs["D"], out, q, bm)))
+        use_cb = "ssd_cb_kernel" in configs
+        cb = torch.empty((b, nc * q, inputs["C"].shape[2], q) if use_cb else (1, 1, 1, 1), dtype=torch.float32,
+                         device=x.device)
+        if use_cb:
+            steps.append(Launch(ssd_cb_kernel, (inputs["C"], inputs["B"], cb, q)))
+        steps.append(Launch(ssd_scan_kernel, (x, inputs["B"], inputs["C"], d, a_cum, s_start, inputs["D"], out, cb,
+                                              q, bm, use_cb)))
         return steps
 
 

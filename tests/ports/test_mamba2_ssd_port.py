@@ -43,6 +43,13 @@ def _interpret_main() -> None:
         ({"batch": 1, "T": 600, "H": 2, "P": 64, "G": 1, "N": 128, "chunk": 256}, big),
         # odd head/state dims (masked P and N lanes), 4 chunks of 16, the last one 2 tokens
         ({"batch": 2, "T": 50, "H": 4, "P": 24, "G": 2, "N": 40, "chunk": 16}, None),
+        # the probe's options: C B^T once per (chunk, group) in its own launch, start states stored in bf16
+        ({"batch": 1, "T": 600, "H": 2, "P": 64, "G": 1, "N": 128, "chunk": 256},
+         {**big, "ssd_state_passing_kernel": {**big["ssd_state_passing_kernel"], "start_bf16": 1},
+          "ssd_cb_kernel": {"chunk": 256, "block_sizes": [64, 64], "num_warps": 4, "num_stages": 1}}),
+        ({"batch": 2, "T": 50, "H": 4, "P": 24, "G": 2, "N": 40, "chunk": 16},
+         {"ssd_cb_kernel": {"chunk": 16, "block_sizes": [16, 16], "num_warps": 4, "num_stages": 1},
+          "ssd_state_passing_kernel": {"start_bf16": 1}}),
     ]
     for params, cfgs in runs:
         case = Case("interp", "test", params)
@@ -53,9 +60,10 @@ def _interpret_main() -> None:
         # wrong state passing would hide under the tolerance
         inputs["A"] = 0.02 * inputs["A"]
         out = spec.make_output(inputs, case, "bf16").half()
-        cfgs = cfgs or impl.default_configs(params, "bf16")
+        defaults = impl.default_configs(params, "bf16")
+        cfgs = {**defaults, **{k: {**defaults.get(k, {}), **v} for k, v in (cfgs or {}).items()}}
         plan = impl.build(inputs, out, case, "bf16", cfgs)
-        assert len(plan.launches) == 4, plan.launches
+        assert len(plan.launches) == (5 if "ssd_cb_kernel" in cfgs else 4), plan.launches
         res = check_call(plan, out, spec.reference(inputs, case, "bf16"), spec.tolerance("bf16"))
         assert res.ok, (params, cfgs, res.reason)
         print(f"ok {case.label()} rel={res.rel_err:.1e} {cfgs}", flush=True)
