@@ -1065,6 +1065,9 @@ def _markdown(ctx: _Context) -> str:
     md += ["## Kernels", ""]
     for g in ctx.groups:
         md += [f"### {g.category} / {g.kernel} · {g.model}", ""]
+        if (line := untimed_line(g)) is not None:
+            md += [line, ""]
+            continue
         if g.fixed:
             md += ["Fixed dims: " + ", ".join(f"{k}={v}" for k, v in g.fixed.items()), ""]
         gm = group_geomeans(g) if HELION in g.impls else {}
@@ -1090,6 +1093,20 @@ def _markdown(ctx: _Context) -> str:
         md += ["None.", ""]
     md += ["## Environment", "", md_table(["key", "value"], _env_items(meta)), ""]
     return "\n".join(md)
+
+
+def untimed_line(g: Group) -> str | None:
+    """For a group none of whose rows has a time (a correctness-only run: `check`, `check --shapes`; or a bench
+    group with no ok row), one line of row counts by provider and status in place of a shape table of empty time
+    cells (the rows that are not ok are listed at the end of the report); None otherwise."""
+    rows = [r for p in g.points for r in p.rows.values()]
+    if any(r.get("median_us") is not None or r.get("eager_us") is not None for r in rows):
+        return None
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        counts[(str(r["impl"]), str(r["status"]))] = counts.get((str(r["impl"]), str(r["status"])), 0) + 1
+    return (f"{len(g.points)} shapes, none timed: "
+            + ", ".join(f"{impl} {status} {n}" for (impl, status), n in sorted(counts.items())))
 
 
 def _html(ctx: _Context) -> str:
@@ -1142,6 +1159,9 @@ def _html(ctx: _Context) -> str:
     body.append("<h2>Kernels</h2>")
     for g in groups:
         body.append(f'<h3 id="k-{_esc(g.slug)}">{_esc(g.category)} / {_esc(g.kernel)} · {_esc(g.model)}</h3>')
+        if (line := untimed_line(g)) is not None:
+            body.append(f"<p>{_esc(line)}</p>")
+            continue
         if g.fixed:
             body.append("<p>Fixed dims: <code>" + _esc(", ".join(f"{k}={v}" for k, v in g.fixed.items()))
                         + "</code></p>")

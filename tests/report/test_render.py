@@ -69,3 +69,20 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
                  "NVIDIA H100 80GB HBM3"):
         assert text in dom
     assert dom.count('src="plots/') == len(files.plots)
+
+
+def test_a_group_with_no_time_is_one_line_of_counts():
+    """A correctness-only group (check runs: no median, no eager time) renders its row counts by provider and status
+    instead of a table of empty time cells; one timed row keeps the table."""
+    from harness.report import Group, Point, untimed_line
+
+    def point(m: int, **helion: object) -> Point:
+        rows = {"helion": {"impl": "helion", "status": "ok", "median_us": None, "eager_us": None, **helion},
+                "vllm": {"impl": "vllm", "status": "unavailable", "median_us": None, "eager_us": None}}
+        return Point(shape=f'{{"M":{m}}}', dtype="bf16", regime="decode", params={"M": m}, rows=rows)
+
+    g = Group(kernel="k", model="m", category="c", impls=["helion", "vllm"], points=[point(1), point(8)],
+              labels=["M=1", "M=8"], fixed={})
+    assert untimed_line(g) == "2 shapes, none timed: helion ok 2, vllm unavailable 2"
+    g.points.append(point(32, median_us=3.0))
+    assert untimed_line(g) is None
