@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -234,13 +235,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("nothing to run: no model in the selection uses the selected kernels "
                          f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
     if args.only is not None:  # the todo list's shapes, every selected provider at each (Helion and upstreams)
-        from harness.coverage import plan_key, read_todo
-
-        wanted = read_todo(args.only)
-        rows = [r for r in rows if plan_key(r.base_row()) in wanted]
-        if not rows:
-            raise UsageError(f"--only {args.only}: none of its {len(wanted)} rows is in the selection (nothing to "
-                             "run)")
+        rows = only_todo(rows, args.only, None, "rows", "run")
     meta = environment(device)
     if device == "cuda":
         _check_gpus(gpus, meta)
@@ -473,6 +468,19 @@ def selected_tokens(args: argparse.Namespace, kernels: list[str], models: list) 
     return tokens
 
 
+def only_todo(rows: list[RowPlan], path: Path, reasons: Sequence[str] | None, what: str,
+              verb: str) -> list[RowPlan]:
+    """`rows` narrowed to the shapes of a todo list (`--only`, `harness coverage --todo-out`), those of `reasons`
+    only when given; none left is a UsageError."""
+    from harness.coverage import plan_key, read_todo
+
+    wanted = read_todo(path, reasons)
+    kept = [r for r in rows if plan_key(r.base_row()) in wanted]
+    if not kept:
+        raise UsageError(f"--only {path}: none of its {len(wanted)} {what} is in the selection (nothing to {verb})")
+    return kept
+
+
 def _check_plans(args: argparse.Namespace) -> tuple[list[RowPlan], list[str]]:
     """(rows, models) of a check: each spec's check_cases(), or with --shapes the model shapes `bench` plans for the
     same selection (--model, --quick, --tokens): a port gated at every shape it will be timed at, without timing."""
@@ -483,14 +491,10 @@ def _check_plans(args: argparse.Namespace) -> tuple[list[RowPlan], list[str]]:
         tokens = selected_tokens(args, kernels, models)
         plans = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
         if args.only is not None:
-            from harness.coverage import GATE_REASONS, plan_key, read_todo
+            from harness.coverage import GATE_REASONS
 
-            wanted = read_todo(args.only, GATE_REASONS)  # `untimed` rows passed the gate already
-            plans = [p for p in plans if plan_key(p.base_row()) in wanted]
-            if not plans:
-                raise UsageError(f"--only {args.only}: none of its {len(wanted)} rows to gate is in the selection "
-                                 "(nothing to check)")
-            return plans, [m.name for m in models]
+            # `untimed` rows passed the gate already
+            return only_todo(plans, args.only, GATE_REASONS, "rows to gate", "check"), [m.name for m in models]
         if not plans:
             raise UsageError("nothing to check: no model in the selection uses the selected kernels "
                              f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
@@ -747,8 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--runs", nargs="+", metavar="RUN", help="only these run folders (paths, or run ids under "
                     "results/<gpu>)")
     cv.add_argument("--per-spec", action="store_true", help="add the same table per spec")
-    cv.add_argument("--todo-out", type=Path, metavar="FILE", help="also write the planned rows not gated on the "
-                    "current port (missing, failing, stale) as CSV, for `harness check --shapes --only FILE`")
+    cv.add_argument("--todo-out", type=Path, metavar="FILE", help="also write the planned rows not yet gated and "
+                    "timed on the current port (missing, failing, stale, untimed) as CSV, for `harness check --shapes "
+                    "--only FILE` (the first three) and `harness bench --only FILE` (all)")
     cv.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
     cv.set_defaults(func=cmd_coverage)
     for name in ("report", "compare", "merge"):

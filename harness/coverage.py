@@ -206,9 +206,16 @@ def timed_pairs(runs: Sequence[Run]) -> dict[PlanKey, tuple[float, dict[str, Any
     return out
 
 
-def timed_speedups(runs: Sequence[Run]) -> dict[PlanKey, float]:
-    """{row: Helion vs the best upstream} from the newest run pairing the two in itself (`report.pair`)."""
-    return {k: v for k, (v, _row, _commit) in timed_pairs(runs).items()}
+@dataclasses.dataclass
+class Measured:
+    """What the runs say of each planned row, read once for the table and the todo list."""
+
+    newest: dict[PlanKey, tuple[dict[str, Any], str | None]]  # newest_rows
+    timed: dict[PlanKey, tuple[float, dict[str, Any], str | None]]  # timed_pairs
+
+    @classmethod
+    def of(cls, runs: Sequence[Run]) -> Measured:
+        return cls(newest_rows(runs), timed_pairs(runs))
 
 
 # ------------------------------------------------------------------------------------------------ tallies
@@ -263,9 +270,10 @@ class Coverage:
 
 
 def tally(plan: Sequence[RowPlan], specs: Mapping[str, str], runs: Sequence[Run], gpu: str,
-          quick: bool = False) -> Coverage:
+          quick: bool = False, measured: Measured | None = None) -> Coverage:
     """Each spec's planned rows against the runs: gated, failing and timed rows and the timed speedups."""
-    newest, timed = newest_rows(runs), timed_pairs(runs)
+    m = measured or Measured.of(runs)
+    newest, timed = m.newest, m.timed
     categories = dict(specs)
     for r in plan:
         categories.setdefault(r.kernel, r.category)
@@ -298,13 +306,15 @@ GATE_REASONS = ("missing", "failing", "stale")
 REASONS = (*GATE_REASONS, "untimed")
 
 
-def todo(plan: Sequence[RowPlan], runs: Sequence[Run], gpu: str) -> list[tuple[PlanKey, str]]:
+def todo(plan: Sequence[RowPlan], runs: Sequence[Run], gpu: str,
+         measured: Measured | None = None) -> list[tuple[PlanKey, str]]:
     """The planned rows not yet gated and timed on the current port, in plan order, each with why: `missing` (no
     run measured it), `failing` (its newest row is incorrect, error or timeout), `stale` (ok, on an older port or
     config), `untimed` (gated on the current port, but no run pairs it with the best upstream on that port).
     Rows whose newest status is `unavailable` (the port declines the shape) are left out: a re-run would say the
     same."""
-    newest, timed = newest_rows(runs), timed_pairs(runs)
+    m = measured or Measured.of(runs)
+    newest, timed = m.newest, m.timed
     out = []
     for key in dict.fromkeys(plan_key(r.base_row()) for r in plan):
         row, commit = newest.get(key, (None, None))
@@ -480,10 +490,11 @@ def report(results_dir: Path, gpu: str | None = None, runs: Sequence[str] | None
     """The markdown `harness coverage` prints; with `todo_out`, the rows still to gate are written there too."""
     slug, paths = choose_runs(Path(results_dir), gpu, runs)
     plan, run_list = planned(quick), read_runs(paths)
-    cov = tally(plan, ported_specs(), run_list, slug, quick)
+    measured = Measured.of(run_list)
+    cov = tally(plan, ported_specs(), run_list, slug, quick, measured)
     text = render(cov, per_spec)
     if todo_out is not None:
-        rows = todo(plan, run_list, slug)
+        rows = todo(plan, run_list, slug, measured)
         write_todo(Path(todo_out), rows)
         why = {r: sum(1 for _, x in rows if x == r) for r in REASONS}
         gate = sum(why[r] for r in GATE_REASONS)
