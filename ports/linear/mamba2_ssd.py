@@ -22,9 +22,12 @@ Four launches (mamba_ssm runs five: cumsum, bmm C B^T, chunk state, state passin
      (C B^T) * exp(a_i - a_s) d_s (causal) times x over the chunk's column blocks, plus D x; bf16 dot operands,
      fp32 accumulation.
 The row block of launch 4 divides Q (host key `block_m`); the chunk Q is the case's (`chunk` host key).  Two
-options, off by default (probed on the H200 by scripts/probes/round3_mamba2_ssd.sh): `start_bf16` stores the start
-states in bf16 (launch 3 writes a second buffer; the scan rounds them to bf16 anyway), and an `ssd_cb_kernel` entry
-adds a launch computing C B^T once per (chunk, group) for the scan to read (`use_cb`), as vLLM does.
+options probed on the H200 (scripts/probes/round3_mamba2_ssd.sh, output in
+ports/configs/h200/round3_mamba2_ssd.probe-20261204.txt): `start_bf16`, on by default, stores the start states in
+bf16 (launch 3 writes a second buffer; the scan rounds them to bf16 anyway: 125.7 -> 120.5 us at mamba2-2.7b T=2048),
+and an `ssd_cb_kernel` entry, absent by default (no gain alone), adds a launch computing C B^T once per (chunk,
+group) for the scan to read (`use_cb`), as vLLM does.  The scan runs unpipelined (num_stages 1: 168 registers and
+32.8 KB of shared memory give 3 CTAs per SM where 2 stages' 82.4 KB gave 2; its launch 90.8 -> 76.8 us).
 Sequences are the batch rows (the spec's vLLM/SGLang varlen layouts are reshaped to [b, T] by their adapters), so
 no chunk spans two sequences.
 """
@@ -194,7 +197,7 @@ def ssd_scan_kernel(
 class HelionMamba2SSD(HelionPort):
     kernel: ClassVar[str] = "mamba2_ssd"
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
-    # start_bf16 (state passing entry, default 0): the start states stored in bf16 in a second buffer instead of
+    # start_bf16 (state passing entry, default 1): the start states stored in bf16 in a second buffer instead of
     # fp32 in place; the output is bit-identical (the scan rounds them to bf16 for its dot) and the passing's
     # stores and the scan's loads of them halve.  An `ssd_cb_kernel` entry (absent by default) adds a launch that
     # computes C B^T once per (chunk, group), and the scan (its `ssd_scan_kernel` entry) reads it instead of
@@ -223,9 +226,12 @@ class HelionMamba2SSD(HelionPort):
         return {
             "ssd_cumsum_kernel": {"chunk": q, "num_warps": 4, "num_stages": 1},
             "ssd_state_kernel": {"chunk": q, "block_sizes": [bp_state, bn_state, bq], "num_warps": 4, "num_stages": 2},
-            "ssd_state_passing_kernel": {"chunk": q, "block_sizes": [bm_pass], "num_warps": 4, "num_stages": 1},
+            "ssd_state_passing_kernel": {"chunk": q, "block_sizes": [bm_pass], "num_warps": 4, "num_stages": 1,
+                                         "start_bf16": 1},
+            # one stage: occupancy over pipelining (3 CTAs/SM instead of 2 at the [64, 64] tile); it also keeps
+            # clear of the 64-row / 4-warp / multi-stage wgmma configs vLLM's sm90 rule drops as a register race
             "ssd_scan_kernel": {"chunk": q, "block_m": bm, "block_sizes": [bp_scan, bq],
-                                "num_warps": 4 if bm * bp_scan <= 4096 else 8, "num_stages": 2},
+                                "num_warps": 4 if bm * bp_scan <= 4096 else 8, "num_stages": 1},
         }
 
     def launches(self, inputs: Inputs, out: Outputs, case: Case, dtype: str, configs: Configs) -> list[Launch]:

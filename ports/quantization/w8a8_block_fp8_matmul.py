@@ -34,8 +34,7 @@ from ports.quantization._gemm import (
     split_block,
     split_k_launches,
     sum_splits,  # noqa: F401 (the kit finds kernels here)
-    wave_block_n,
-)
+    )
 
 FP8 = "fp8_w8a8_block128"
 
@@ -91,8 +90,12 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
 
     M <= 64 (decode): the smallest row tile covering M (>= 16), BN halved from 128 (down to 32) until the grid
     has ~one program per SM, 4 warps, 5 stages (5 x (BM + BN) x 128 B of fp8 tiles in shared memory); M <= 128:
-    64 x 128, 4 warps, 4 stages.  Larger M: 128-row tiles, BN by `wave_block_n` up to 128, 8 warps, 4 stages,
-    grouped program order (l2_groupings 8) so the programs sharing an A row block run together.  Split-K
+    64 x 128, 4 warps, 4 stages.  Larger M: SGLang's tuned H200 tile shape, 64 x 128 over 4 warps with 3 stages,
+    64 x 64 where 128-wide tiles would leave < 2 programs per SM (N = 576), grouped program order, and the two
+    fp8 operand tiles as TMA loads (tensor descriptors; the scales stay pointer loads).  On the H200 probe
+    (ports/configs/h200/round3_w8a8.probe-20261204.txt, M = 2048) this beat the former 128 x 128 / 8-warp
+    cp.async tile by 9-25 % at every shape tried (N = 4608 K = 7168: 229.7 -> 173.0 us; N = 576 K = 6144: 48.8
+    (split-K 3) -> 36.4 us, no split); the TMA loads alone were worth 9-24 % on the 64-row tile.  Split-K
     (`split_block`) wherever the tiles cannot give 2 programs per SM (the MLA projections' N = 576 / 1536)."""
     sms = sm_count()
     if m <= 64:
@@ -103,11 +106,14 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
         bm, bn = 64, pow2_at_most(128, n, floor=32)
         cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 4, "l2_groupings": [8]}
     else:
-        # never 256 wide: the per-step scale fold keeps the dot's result and the accumulator live together
-        # (2 x 128 fp32 registers a thread at 128 x 256 / 8 warps); on the H200 those tiles ran at 270 TFLOP/s
-        # where 128 x 128 ran at 580-640 (results/h200/20261203T140413Z-all-e3e4d75e)
-        bm, bn = 128, wave_block_n(m, n, sms, widest=128)
-        cfg = {"block_sizes": [bm, bn], "num_warps": 8, "num_stages": 4, "l2_groupings": [8]}
+        # never wider than 128: the per-step scale fold keeps the dot's result and the accumulator live together
+        # (128 x 256 ran at 270 TFLOP/s, 128 x 128 at 580-640: results/h200/20261203T140413Z-all-e3e4d75e)
+        bm, bn = 64, pow2_at_most(128, n, floor=32)
+        if math.ceil(m / bm) * math.ceil(n / bn) < 2 * sms:
+            bn = pow2_at_most(64, n, floor=32)
+        cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 3, "l2_groupings": [32 if bn == 128 else 64],
+               # a, b (the fp8 tiles) by TMA; a_s, b_s, ws by pointer
+               "indexing": ["tensor_descriptor", "tensor_descriptor", "pointer", "pointer", "pointer"]}
     return {"k_chunk": split_block(k, 128, math.ceil(m / bm) * math.ceil(n / bn), m, n, 1.0, 1.0), **cfg}
 
 

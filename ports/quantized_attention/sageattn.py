@@ -124,11 +124,19 @@ def colsum_chunk(b: int, hkv: int, s: int) -> int:
 
 
 def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
-    s, d = int(dims["S"]), int(dims["D"])
+    """K column sums: 128-row steps over 8 warps, the loop pipelined 3 deep.  Attention: 128 x 64 tiles over 8
+    warps; 64 x 64 over 4 warps where 128-row Q blocks give < 2 programs per SM (B * Hq * S / 128 < 264 on the
+    H200: the single-KV-head llama4 / grok-2 models at 2k tokens).  H200 probe, B = 1, S = 2048, causal
+    (ports/configs/h200/shortfalls2.probe-20261204.txt): the K colsum launch 18.6 -> 8.7 us, the whole call
+    83.6 -> 66.5 us at Hq = 5 (SageAttention 75.4) and 83.4 -> 70.4 us at Hq = 8."""
+    b, hq, s, d = int(dims["B"]), int(dims["Hq"]), int(dims["S"]), int(dims["D"])
     bm = pow2_at_most(128, s, floor=16)
     bn = pow2_at_most(64, s, floor=16)
+    if bm == 128 and b * hq * -(-s // bm) < 2 * sm_count():
+        bm = 64
+    bc = pow2_at_most(128, s, floor=16)
     return {
-        "sage_k_colsum": {"block_sizes": [pow2_at_most(64, s, floor=16)], "num_warps": 4},
+        "sage_k_colsum": {"block_sizes": [bc], "num_warps": 8 if bc >= 128 else 4, "range_num_stages": [0, 3]},
         "sage_k_quant": {"block_sizes": [bn, 1], "num_warps": 4},  # BLKK = 64 as SageAttention's K blocks
         "sage_attn": {"block_sizes": [bm, bn], "num_warps": 8 if bm >= 128 and d >= 64 else 4,
                       "num_stages": 3 if d <= 128 else 2},

@@ -41,8 +41,10 @@ def _interpret_main() -> None:
         ({"batch": 2, "T": 150, "H": 4, "P": 64, "G": 2, "N": 128, "chunk": 64}, None),
         # the mamba2-2.7b configs (chunk 256) on 3 chunks, the last one 88 tokens
         ({"batch": 1, "T": 600, "H": 2, "P": 64, "G": 1, "N": 128, "chunk": 256}, big),
-        # odd head/state dims (masked P and N lanes), 4 chunks of 16, the last one 2 tokens
-        ({"batch": 2, "T": 50, "H": 4, "P": 24, "G": 2, "N": 40, "chunk": 16}, None),
+        # odd head/state dims (masked P and N lanes), 4 chunks of 16, the last one 2 tokens; fp32 start states in
+        # place (start_bf16 off) and the scan pipelined
+        ({"batch": 2, "T": 50, "H": 4, "P": 24, "G": 2, "N": 40, "chunk": 16},
+         {"ssd_state_passing_kernel": {"start_bf16": 0}, "ssd_scan_kernel": {"num_stages": 2}}),
         # the probe's options: C B^T once per (chunk, group) in its own launch, start states stored in bf16
         ({"batch": 1, "T": 600, "H": 2, "P": 64, "G": 1, "N": 128, "chunk": 256},
          {**big, "ssd_state_passing_kernel": {**big["ssd_state_passing_kernel"], "start_bf16": 1},

@@ -78,10 +78,17 @@ def test_generated_triton_in_triton_interpreter() -> None:
 
 
 @pytest.mark.parametrize(("m", "n", "k"),
-                         [(2048, 7168, 2304), (2048, 9216, 2304), (2048, 4608, 7168), (512, 576, 7168)])
-def test_prefill_tiles_at_most_128_wide(m: int, n: int, k: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Prefill tiles stay <= 128 columns: the scale fold per K step holds the dot result and the accumulator at
-    once, which a 128 x 256 tile over 8 warps cannot keep in registers (2 x 128 fp32 a thread)."""
+                         [(2048, 7168, 2304), (2048, 9216, 2304), (2048, 4608, 7168), (2048, 576, 6144),
+                          (512, 576, 7168), (16384, 4608, 7168)])
+def test_prefill_tiles(m: int, n: int, k: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefill (M > 128) tiles are 64 rows x <= 128 columns over 4 warps (the scale fold per K step holds the dot
+    result and the accumulator at once: wider tiles spill), 64 columns only where 128 would leave < 2 programs
+    per SM (then no split-K at M = 2048, N = 576), and the two fp8 operands load by TMA."""
     monkeypatch.setattr(mod, "sm_count", lambda: 132)
-    bm, bn = mod.mm_config(m, n, k)["block_sizes"]
-    assert bm == 128 and bn <= 128
+    cfg = mod.mm_config(m, n, k)
+    bm, bn = cfg["block_sizes"]
+    tiles = -(-m // bm) * -(-n // bn)
+    assert (bm, cfg["num_warps"]) == (64, 4) and bn in (64, 128)
+    assert bn == 128 or -(-m // 64) * -(-n // 128) < 264
+    assert cfg["indexing"][:2] == ["tensor_descriptor"] * 2 and set(cfg["indexing"][2:]) == {"pointer"}
+    assert (cfg["k_chunk"] == k) == (tiles >= 264)
