@@ -117,12 +117,20 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
     return {"k_chunk": split_block(k, 128, math.ceil(m / bm) * math.ceil(n / bn), m, n, 1.0, 1.0), **cfg}
 
 
+MV_STEPS = 8  # most 128-wide K steps one GEMV program runs in sequence
+
+
 def mv_config(n: int, k: int) -> dict[str, Any]:
-    """Host key k_chunk + [BN] for the M = 1 GEMV (BK = 128: 8-byte loads per lane, 16 lanes per weight row): BN
-    halved from 16 (down to 2) until N / BN gives ~4 programs per SM; split-K if that still leaves SMs idle."""
-    bn = fill_sms(pow2_at_most(16, n, floor=1), 2, lambda b: math.ceil(n / b), per_sm=4)
-    return {"k_chunk": split_block(k, 128, math.ceil(n / bn), 1, n, 1.0, 1.0), "block_sizes": [bn], "num_warps": 4,
-            "num_stages": 4}
+    """Host key k_chunk + [BN] for the M = 1 GEMV (BK = 128: 8-byte loads per lane, 16 lanes per weight row):
+    16-row tiles (a 2 KB weight load per K step) and K cut into equal chunks of at most MV_STEPS scale blocks, so
+    no program runs a long chain of dependent K steps (the fp32 partials, S x N x 4 bytes, are a few hundred KB at
+    most).  A GEMV program is latency-bound, not bandwidth-bound: the former plan (tiles narrowed to 2-8 rows to
+    fill the SMs, split-K only after that) ran 28-56 K steps a program and took 46-52 us for the MLA projections'
+    4-14 MB of weights on the H200 (N = 576 K = 7168: 48.6 us vs vLLM 24.0, results/h200/20261204T154218Z-all-
+    8ecc0452)."""
+    units = math.ceil(k / 128)
+    chunk = k if units <= MV_STEPS else 128 * math.ceil(units / math.ceil(units / MV_STEPS))
+    return {"k_chunk": chunk, "block_sizes": [pow2_at_most(16, n, floor=1)], "num_warps": 4, "num_stages": 4}
 
 
 class HelionW8A8BlockFp8Matmul(HelionPort):

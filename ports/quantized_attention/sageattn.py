@@ -14,7 +14,8 @@ Three launches (the timed call does everything `sageattn` does, from the raw fp1
 * `sage_attn`      grid (Q blocks, Hq, B): quantizes its own Q block in registers (scale and log2(e) folded in, one
   scale per BM rows: the Q quant kernel and its int8 round trip through HBM are fused away), int8 x int8 -> int32
   tensor-core QK^T, dequant by sq * sk, exp2 online softmax in fp32, P rounded to V's dtype for the PV product
-  (fp32 accumulate), causal blocks stop at the diagonal.  GQA: query head h reads KV head h // (Hq / Hkv).
+  (fp32 accumulate); causal: the key blocks left of the diagonal run unmasked, only the diagonal block(s) take
+  the mask.  GQA: query head h reads KV head h // (Hq / Hkv).
 
 Compute-bound at prefill lengths: 4 * S^2 * D * Hq FLOPs (halved causal), half of it on the int8 tensor cores.
 """
@@ -72,6 +73,27 @@ def sage_k_quant(
         kscale[b, h, tile_s] = hl.full([tile_s], 1.0, dtype=torch.float32) * sk
 
 
+def _scores(q8: torch.Tensor, sq: torch.Tensor, kt: torch.Tensor, ks: torch.Tensor, tile_m: Any, tile_n: Any,
+            d: int) -> torch.Tensor:
+    """Dequantized Q K^T of one [bm, bn] block in the log2 domain (traced into the kernel)."""
+    if d >= 32:  # int8 tensor cores (Triton's int8 dot needs K >= 32)
+        s32 = hl.dot(q8, kt.T, acc=hl.zeros([tile_m, tile_n], dtype=torch.int32)).to(torch.float32)
+    else:  # tiny head dims (tests): the same integer products, exact in fp32
+        s32 = torch.sum(q8.to(torch.float32).unsqueeze(1) * kt.to(torch.float32).unsqueeze(0), dim=2)
+    return s32 * (ks * sq).unsqueeze(0)
+
+
+def _online_softmax(s: torch.Tensor, vt: torch.Tensor, m_i: torch.Tensor, l_i: torch.Tensor,
+                    acc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One key block of the exp2 online softmax: the new row max, row sum and P V accumulator."""
+    m_new = torch.maximum(m_i, torch.amax(s, dim=1))
+    p = torch.exp2(s - m_new.unsqueeze(1))
+    alpha = torch.exp2(m_i - m_new)
+    l_i = l_i * alpha + torch.sum(p, dim=1)
+    acc = hl.dot(p.to(vt.dtype), vt, acc=acc * alpha.unsqueeze(1))
+    return m_new, l_i, acc
+
+
 @helion.kernel(static_shapes=False)
 def sage_attn(
     q: torch.Tensor,  # [B, Hq, S, D] bf16/fp16
@@ -82,10 +104,15 @@ def sage_attn(
     qk_scale: float,  # sm_scale * log2(e), folded into Q before quantization
     causal: hl.constexpr,
 ) -> None:
+    # causal: the key blocks left of the Q block's diagonal run without any mask, the diagonal block(s) with the
+    # causal one; this needs BN to divide BM (both powers of two, BN <= BM: checked by the launcher).  Non-causal:
+    # one loop over all keys, masked past S.
     B, Hq, S = q.size(0), q.size(1), q.size(2)
     D = hl.specialize(q.size(3))
     G = Hq // k8.size(1)
-    for tile_m, tile_h, tile_b in hl.tile([S, Hq, B], block_size=[None, 1, 1]):
+    block_m = hl.register_block_size(S)
+    block_n = hl.register_block_size(S)
+    for tile_m, tile_h, tile_b in hl.tile([S, Hq, B], block_size=[block_m, 1, 1]):
         b, h = tile_b.begin, tile_h.begin
         kh = h // G
         qf = q[b, h, tile_m, :].to(torch.float32) * qk_scale  # [bm, D] (rows past S load 0)
@@ -95,25 +122,20 @@ def sage_attn(
         m_i = hl.full([tile_m], float("-inf"), dtype=torch.float32)
         l_i = hl.zeros([tile_m], dtype=torch.float32)
         acc = hl.zeros([tile_m, D], dtype=torch.float32)
-        end = tile_m.end if causal else S  # tile_m.end: min(begin + bm, S)
-        for tile_n in hl.tile(0, end):
-            kt = k8[b, kh, tile_n, :]  # [bn, D] int8
-            vt = v[b, kh, tile_n, :]  # [bn, D]
-            if D >= 32:  # int8 tensor cores (Triton's int8 dot needs K >= 32)
-                s32 = hl.dot(q8, kt.T, acc=hl.zeros([tile_m, tile_n], dtype=torch.int32)).to(torch.float32)
-            else:  # tiny head dims (tests): the same integer products, exact in fp32
-                s32 = torch.sum(q8.to(torch.float32)[:, None, :] * kt.to(torch.float32)[None, :, :], dim=2)
-            s = s32 * (kscale[b, kh, tile_n] * sq)[None, :]  # [bm, bn], log2 domain
-            s = torch.where((tile_n.index < end)[None, :], s, float("-inf"))
-            if causal:
-                s = torch.where(tile_n.index[None, :] <= tile_m.index[:, None], s, float("-inf"))
-            m_new = torch.maximum(m_i, torch.amax(s, dim=1))
-            p = torch.exp2(s - m_new[:, None])
-            alpha = torch.exp2(m_i - m_new)
-            l_i = l_i * alpha + torch.sum(p, dim=1)
-            acc = hl.dot(p.to(vt.dtype), vt, acc=acc * alpha[:, None])
-            m_i = m_new
-        out[b, h, tile_m, :] = (acc / l_i[:, None]).to(out.dtype)
+        if causal:
+            for tile_n in hl.tile(0, tile_m.begin, block_size=block_n):  # below the diagonal: no mask
+                s = _scores(q8, sq, k8[b, kh, tile_n, :], kscale[b, kh, tile_n], tile_m, tile_n, D)
+                m_i, l_i, acc = _online_softmax(s, v[b, kh, tile_n, :], m_i, l_i, acc)
+            for tile_n in hl.tile(tile_m.begin, tile_m.end, block_size=block_n):  # tile_m.end: min(begin + bm, S)
+                s = _scores(q8, sq, k8[b, kh, tile_n, :], kscale[b, kh, tile_n], tile_m, tile_n, D)
+                s = torch.where(tile_n.index.unsqueeze(0) <= tile_m.index.unsqueeze(1), s, float("-inf"))
+                m_i, l_i, acc = _online_softmax(s, v[b, kh, tile_n, :], m_i, l_i, acc)
+        else:
+            for tile_n in hl.tile(0, S, block_size=block_n):
+                s = _scores(q8, sq, k8[b, kh, tile_n, :], kscale[b, kh, tile_n], tile_m, tile_n, D)
+                s = torch.where((tile_n.index < S).unsqueeze(0), s, float("-inf"))
+                m_i, l_i, acc = _online_softmax(s, v[b, kh, tile_n, :], m_i, l_i, acc)
+        out[b, h, tile_m, :] = (acc / l_i.unsqueeze(1)).to(out.dtype)
 
 
 def colsum_chunk(b: int, hkv: int, s: int) -> int:
@@ -164,6 +186,9 @@ class HelionSageAttn(HelionPort):
         k8 = torch.empty(b, hkv, s, d, dtype=torch.int8, device=k.device)
         kscale = torch.empty(b, hkv, s, dtype=torch.float32, device=k.device)
         qk_scale = float(inputs["sm_scale"]) * LOG2E
+        bm, bn = configs["sage_attn"]["block_sizes"]
+        if bool(inputs["causal"]) and (bn > bm or bm % bn):
+            raise ValueError(f"sageattn port: causal needs BLOCK_N ({bn}) dividing BLOCK_M ({bm})")
         return [Launch(sage_k_colsum, (k, ksum, chunk)), Launch(sage_k_quant, (k, ksum, k8, kscale)),
                 Launch(sage_attn, (q, k8, kscale, v, out, qk_scale, bool(inputs["causal"])))]
 
