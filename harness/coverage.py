@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -147,7 +148,10 @@ def config_changed(key: PlanKey, row: Mapping[str, Any], gpu: str) -> bool:
     if entry is None:
         return not source.startswith("default")
     bucket, configs = entry
-    if f"[{bucket}]" not in source:
+    # the bucket as the run wrote it (ports/configs/<gpu>/<kernel>.json[<bucket>]): the same dims in any order
+    # (a suffix may follow: " (+default moe_topk_sum)")
+    ran_bucket = m.group(1) if (m := re.search(r"\.json\[([^\]]*)\]", source)) else ""
+    if set(ran_bucket.split(",")) != set(bucket.split(",")):
         return True
     try:
         ran = json.loads(str(row.get("config") or "{}"))

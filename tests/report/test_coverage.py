@@ -274,6 +274,13 @@ def test_a_row_that_did_not_run_the_shipped_config_is_stale(tmp_path: Path, monk
     ran = {"config_source": f"ports/configs/h200/add_rms_norm.json[{bucket}]",
            "config": '{"add_rms_norm_kernel": {"block_sizes": [1], "num_warps": 8}}'}
     assert coverage.config_changed(key, ran, "h200") is False
+    # the same bucket written with its dims in another order (the run's dict order): the entry it ran
+    reordered = {**ran, "config_source": "ports/configs/h200/add_rms_norm.json[dtype=bf16,eps=1e-05,H=2560,T<=512]"}
+    assert coverage.config_changed(key, reordered, "h200") is False
+    suffixed = {**ran, "config_source": ran["config_source"] + " (+default other_kernel)"}
+    assert coverage.config_changed(key, suffixed, "h200") is False
+    assert coverage.config_changed(key, {**ran, "config_source": ran["config_source"].replace("T<=512", "T<=256")},
+                                   "h200") is True
     assert coverage.config_changed(key, ran, "h100") is True  # that GPU ships nothing: the default runs there
     _configs.save("add_rms_norm", "h200", impl_dims, "bf16", {"add_rms_norm_kernel": {"num_warps": 16}},
                   provenance={"date": "2026-12-04"}, bucket_dim="T")
