@@ -1211,20 +1211,40 @@ def newest_first(metas: Sequence[Mapping[str, Any]]) -> list[int]:
     return sorted(range(len(metas)), key=lambda i: (str(metas[i].get("date", "")), i), reverse=True)
 
 
-def _headline(runs: Sequence[Path], allow_incomplete: bool) -> str:
+def _headline(runs: Sequence[Path], allow_incomplete: bool, current_port: bool = False) -> str:
     """Rows of several runs, each (kernel, impl, model, shape, dtype) taken from the newest run measuring it (by
     the runs' recorded start, ties: the later one given), so a re-measured port replaces its older rows whatever
-    the order the runs are named in."""
+    the order the runs are named in.  current_port: Helion rows measured on an older port (the port's file has
+    commits since the run's, or the row did not run the config this checkout ships for it: `make coverage`'s
+    "on an older port") are left out, so their shapes have no pair; a closing line counts them."""
+    from harness import coverage  # coverage builds on this module
+
     loaded = [results.read_run(run, allow_incomplete=allow_incomplete) for run in runs]
     order = newest_first([meta for _r, _s, meta in loaded])
     seen: set[tuple[str, ...]] = set()
     groups: list[Group] = []
+    dropped: dict[str, int] = {}
     for i in order:
         rows, _s, meta = loaded[i]
         fresh = [r for r in rows if _row_key(r) not in seen]
         seen.update(_row_key(r) for r in rows)
+        if current_port:
+            gpu = str(meta.get("gpu_slug") or results.gpu_slug(str(meta.get("gpu") or "")))
+            commit = meta.get("git_commit") or None
+            keep = []
+            for r in fresh:
+                key = coverage.plan_key(r)
+                if r.get("impl") == HELION and coverage.row_stale(key, r, commit, gpu):
+                    dropped[key[0]] = dropped.get(key[0], 0) + 1
+                else:
+                    keep.append(r)
+            fresh = keep
         groups += build_groups(fresh, meta)
-    return headline_markdown(speedup_frame(groups))
+    out = headline_markdown(speedup_frame(groups))
+    if dropped:
+        out += ("Left out, measured on an older port: " + ", ".join(f"{k} {n}" for k, n in sorted(dropped.items()))
+                + " Helion rows.\n")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1235,6 +1255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--headline", action="store_true", help="print, per category, a markdown table of each kernel "
                     "vs the best upstream (n shapes, geomean, min, share below 1.0x) over the given runs (a row "
                     "measured by several: the newest run's); writes nothing")
+    ap.add_argument("--current-port", action="store_true", help="with --headline: leave out Helion rows measured on "
+                    "an older port (the port or its shipped config changed since the run)")
     ap.add_argument("--against", type=Path, metavar="BASE", help="baseline run: add the regression table and "
                     "before/after plots (recorded in the run, so a rebuild reproduces it)")
     ap.add_argument("--no-against", action="store_true", help="drop a recorded --against base")
@@ -1253,7 +1275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.headline:
             if not args.run:
                 ap.error("--headline needs one or more RUN folders")
-            print(_headline(args.run, args.allow_incomplete), end="")
+            print(_headline(args.run, args.allow_incomplete, args.current_port), end="")
             return 0
         if args.all:
             if args.run or args.out or args.against or args.no_against:

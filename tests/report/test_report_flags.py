@@ -75,6 +75,30 @@ def test_headline_takes_each_row_from_the_newest_run(tmp_path: Path, capsys: pyt
         assert "| fused_moe | 2 | 1.79× | 0.80× | 50 % |" in out, out  # geomean(4.0, 0.8)
 
 
+def test_headline_current_port_leaves_out_rows_of_an_older_port(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import coverage
+
+    old_meta, new_meta = copy.deepcopy(METADATA), copy.deepcopy(METADATA)
+    old_meta["git_commit"], new_meta["git_commit"] = "a" * 40, "b" * 40
+    new_meta["date"] = "2026-11-27T03:00:00Z"
+    old = write_run(tmp_path / "old", [_spec("helion", 1, 50.0), _spec("vllm", 1, 100.0),
+                                       _spec("helion", 64, 50.0), _spec("vllm", 64, 40.0)],
+                    seed=0, spread=0.0, metadata=old_meta)
+    new = write_run(tmp_path / "new", [_spec("helion", 1, 25.0), _spec("vllm", 1, 100.0)],
+                    seed=0, spread=0.0, metadata=new_meta)
+    # the port changed after the old run's commit, not after the new one's
+    monkeypatch.setattr(coverage, "port_changed_since", lambda kernel, commit: commit == "a" * 40)
+    monkeypatch.setattr(coverage, "config_changed", lambda key, row, gpu: False)  # (toy shapes: no buckets)
+    assert report.main(["--headline", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "| fused_moe | 2 | 1.79× | 0.80× | 50 % |" in out and "older port" not in out  # all rows by default
+    assert report.main(["--headline", "--current-port", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "| fused_moe | 1 | 4.00× | 4.00× | 0 % |" in out, out  # M=64's only Helion row is the old port's
+    assert "Left out, measured on an older port: fused_moe 1 Helion rows." in out
+
+
 def test_speedup_above_10x_is_flagged(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", [_spec("helion", 1, 10.0), _spec("vllm", 1, 150.0),
                                        _spec("helion", 64, 50.0), _spec("vllm", 64, 60.0)], seed=0, spread=0.0)
