@@ -173,19 +173,31 @@ def _check_gpus(gpus: list[str], meta: dict[str, Any]) -> None:
 
 
 def committed_row_costs(slug: str) -> tuple[dict[str, float], str | None]:
-    """`row_cost_s` of the newest run committed under results/<slug>/ that has one, and its path. Committed runs
-    only (git ls-files): every node of a sharded sweep reads the same file, whatever runs it wrote itself."""
+    """Per kernel, the `row_cost_s` of the newest run committed under results/<slug>/ that measured that kernel
+    (runs are often partial: one run's costs alone would leave most kernels at the mean of a few), and where they
+    come from.  Committed runs only (git ls-files): every node of a sharded sweep reads the same files, whatever
+    runs it wrote itself.  A tree without git (a copied checkout on a lent GPU box) reads the run folders present."""
     tracked = _git("ls-files", "--", f"results/{slug}").splitlines()
+    if not tracked and not _git("rev-parse", "--git-dir"):
+        tracked = [str(p.relative_to(ROOT)) for p in (ROOT / "results" / slug).glob("*/metadata.json")]
     metas = sorted((t for t in tracked if re.fullmatch(rf"results/{re.escape(slug)}/[^/]+/metadata\.json", t)),
                    reverse=True)
+    costs: dict[str, float] = {}
+    used: list[str] = []
     for rel in metas:
         try:
-            costs = read_metadata((ROOT / rel).parent).get("row_cost_s")
+            run_costs = read_metadata((ROOT / rel).parent).get("row_cost_s")
         except RunError:
             continue
-        if isinstance(costs, dict) and costs:
-            return {str(k): float(v) for k, v in costs.items()}, str(Path(rel).parent)
-    return {}, None
+        if not isinstance(run_costs, dict):
+            continue
+        new = {str(k): float(v) for k, v in run_costs.items() if str(k) not in costs}
+        if new:
+            costs.update(new)
+            used.append(str(Path(rel).parent))
+    if not used:
+        return {}, None
+    return costs, used[0] if len(used) == 1 else f"{len(used)} runs, newest {used[0]}"
 
 
 def expected_costs(costs_from: str | None, slug: str) -> tuple[dict[str, float], str]:
@@ -714,7 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-s", type=float, metavar="SECONDS", help="run only whole shapes (every provider) whose "
                    "expected cost fits SECONDS, taken round robin over the kernels (costs: --costs-from)")
     b.add_argument("--costs-from", metavar="RUN|none", help="expected row costs for balancing: this run's "
-                   "row_cost_s (default: the newest committed run of this GPU that has one; none: equal costs)")
+                   "row_cost_s (default: per kernel, the newest committed run of this GPU that measured it; none: equal "
+                   "costs)")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv "
                        "(--shapes: every model shape, no availability.csv)")
