@@ -726,8 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-s", type=float, metavar="SECONDS", help="run only whole shapes (every provider) whose "
                    "expected cost fits SECONDS, taken round robin over the kernels (costs: --costs-from)")
     b.add_argument("--costs-from", metavar="RUN|none", help="expected row costs for balancing: this run's "
-                   "row_cost_s (default: per kernel, the newest committed run of this GPU that measured it; none: equal "
-                   "costs)")
+                   "row_cost_s (default: per kernel, the newest committed run of this GPU that measured it; "
+                   "none: equal costs)")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="correctness-only sweep, one small shape per kernel -> availability.csv "
                        "(--shapes: every model shape, no availability.csv)")
