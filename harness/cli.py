@@ -682,6 +682,39 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def needed_upstreams(kernels: Sequence[str], impls: Sequence[str] | None) -> list[str]:
+    """Lock entry names (upstreams.lock) the upstream adapters of `kernels` (only the providers in `impls`, when
+    given) import, with the entries those require: what a GPU box without internet must carry for that selection."""
+    from upstream_adapters._loader import read_lock
+
+    lock = read_lock()
+    names: set[str] = set()
+
+    def add(name: str) -> None:
+        entry = lock.entry(name)
+        if entry.name not in names:
+            names.add(entry.name)
+            for req in entry.requires:
+                add(req)
+
+    for k in kernels:
+        for p in registry.providers(k):
+            if impls is not None and p not in impls:
+                continue
+            package = getattr(registry.get_impl(k, p), "package", "")
+            if package:
+                add(package)
+    return sorted(names)
+
+
+def cmd_upstreams(args: argparse.Namespace) -> int:
+    """The upstream trees a selection needs, one lock name a line (`scripts/device_bench.sh pack-carry` reads them)."""
+    kernels, _models, impls, _dtypes = select(args)
+    for name in needed_upstreams(kernels, impls):
+        print(name)
+    return 0
+
+
 def cmd_coverage(args: argparse.Namespace) -> int:
     """How far each Helion port is from gated and timed at every model shape: committed runs only, no GPU."""
     from harness import coverage
@@ -756,6 +789,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
     ls = sub.add_parser("list", help="kernel x provider availability matrix")
     ls.set_defaults(func=cmd_list)
+    up = sub.add_parser("upstreams", help="the upstream trees (upstreams.lock names) a selection's adapters import, "
+                        "one a line: what to carry to a GPU box without internet")
+    _add_selection(up)
+    up.set_defaults(func=cmd_upstreams)
     cv = sub.add_parser("coverage", help="per category: Helion rows gated and timed against the best upstream, of "
                         "every model shape a full bench plans, from the committed runs of one GPU (no GPU needed)")
     cv.add_argument("--gpu", metavar="SLUG", help="results/<SLUG> (default: the only GPU folder, else the one with "

@@ -2,7 +2,8 @@
 # Run harness commands on a lent GPU box with no internet (the device tool), bringing results back as files.
 #   carry: .carry (upstream zips from `scripts/fetch_upstreams.py --zip`, hard-linked into .carry/up by
 #          `bash scripts/device_bench.sh pack-carry` here) and .whl (wheels, `fetch_upstreams.py --wheelhouse`)
-#   usage: bash scripts/device_bench.sh setup                      venv + wheels (once; later calls skip it)
+#   usage: bash scripts/device_bench.sh pack-carry [--category C] [--kernel K,...] [--impl P,...]   (here: zips)
+#          bash scripts/device_bench.sh setup                      venv + wheels (once; later calls skip it)
 #          bash scripts/device_bench.sh bench|check <harness args>  e.g. bench --category moe --quick
 #          bash scripts/device_bench.sh tune <scripts/tune.py args>
 #   env:   TAG (names $OUT/<TAG>.log and $OUT/<TAG>.tgz; default the subcommand), BENCH_TIMEOUT (seconds,
@@ -18,7 +19,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 if [ "$cmd" = pack-carry ]; then  # here, before a device call: one folder to carry instead of 13 zips
-  rm -rf .carry/up && mkdir -p .carry/up && ln .up/*.zip .carry/up/
+  # with harness selection args (--category/--kernel/--impl), only the zips that selection's adapters import
+  # (`harness upstreams`): the carry limit leaves room for a few of the 31 MB, not all of them
+  rm -rf .carry/up && mkdir -p .carry/up
+  if [ $# -gt 0 ]; then
+    names=$("${PYTHON:-.venv/bin/python}" -m harness upstreams "$@") || exit 2
+    for n in $names; do
+      if [ -f ".up/$n.zip" ]; then ln ".up/$n.zip" .carry/up/
+      else echo "warning: .up/$n.zip missing (scripts/fetch_upstreams.py --zip --only $n): its rows will say unavailable" >&2
+      fi
+    done
+  else
+    ln .up/*.zip .carry/up/
+  fi
   du -sh .carry .whl
   exit 0
 fi
