@@ -102,11 +102,13 @@ def sage_attn(
     v: torch.Tensor,  # [B, Hkv, S, D]
     out: torch.Tensor,  # [B, Hq, S, D], written
     qk_scale: float,  # sm_scale * log2(e), folded into Q before quantization
+    s_full: int,  # non-causal: S rounded down to a multiple of BLOCK_N (the keys of whole blocks)
     causal: hl.constexpr,
+    whole_blocks: hl.constexpr,  # s_full > 0
 ) -> None:
     # causal: the key blocks left of the Q block's diagonal run without any mask, the diagonal block(s) with the
     # causal one; this needs BN to divide BM (both powers of two, BN <= BM: checked by the launcher).  Non-causal:
-    # one loop over all keys, masked past S.
+    # the whole key blocks without a mask, then the partial last one (if S is not a multiple of BN) masked past S.
     B, Hq, S = q.size(0), q.size(1), q.size(2)
     D = hl.specialize(q.size(3))
     G = Hq // k8.size(1)
@@ -131,7 +133,11 @@ def sage_attn(
                 s = torch.where(tile_n.index.unsqueeze(0) <= tile_m.index.unsqueeze(1), s, float("-inf"))
                 m_i, l_i, acc = _online_softmax(s, v[b, kh, tile_n, :], m_i, l_i, acc)
         else:
-            for tile_n in hl.tile(0, S, block_size=block_n):
+            if whole_blocks:  # (s_full > 0: a loop over 0 keys would trace at a specialized size 0)
+                for tile_n in hl.tile(0, s_full, block_size=block_n):  # whole key blocks: no mask
+                    s = _scores(q8, sq, k8[b, kh, tile_n, :], kscale[b, kh, tile_n], tile_m, tile_n, D)
+                    m_i, l_i, acc = _online_softmax(s, v[b, kh, tile_n, :], m_i, l_i, acc)
+            for tile_n in hl.tile(s_full, S, block_size=block_n):  # the partial last block, if any
                 s = _scores(q8, sq, k8[b, kh, tile_n, :], kscale[b, kh, tile_n], tile_m, tile_n, D)
                 s = torch.where((tile_n.index < S).unsqueeze(0), s, float("-inf"))
                 m_i, l_i, acc = _online_softmax(s, v[b, kh, tile_n, :], m_i, l_i, acc)
@@ -190,7 +196,8 @@ class HelionSageAttn(HelionPort):
         if bool(inputs["causal"]) and (bn > bm or bm % bn):
             raise ValueError(f"sageattn port: causal needs BLOCK_N ({bn}) dividing BLOCK_M ({bm})")
         return [Launch(sage_k_colsum, (k, ksum, chunk)), Launch(sage_k_quant, (k, ksum, k8, kscale)),
-                Launch(sage_attn, (q, k8, kscale, v, out, qk_scale, bool(inputs["causal"])))]
+                Launch(sage_attn, (q, k8, kscale, v, out, qk_scale, s - s % bn, bool(inputs["causal"]),
+                                  s >= bn))]
 
 
 IMPL = HelionSageAttn()
