@@ -25,9 +25,11 @@ The row block of launch 4 divides Q (host key `block_m`); the chunk Q is the cas
 options probed on the H200 (scripts/probes/round3_mamba2_ssd.sh, output in
 ports/configs/h200/round3_mamba2_ssd.probe-20261204.txt): `start_bf16`, on by default, stores the start states in
 bf16 (launch 3 writes a second buffer; the scan rounds them to bf16 anyway: 125.7 -> 120.5 us at mamba2-2.7b T=2048),
-and an `ssd_cb_kernel` entry, absent by default (no gain alone), adds a launch computing C B^T once per (chunk,
-group) for the scan to read (`use_cb`), as vLLM does.  The scan runs unpipelined (num_stages 1: 168 registers and
-32.8 KB of shared memory give 3 CTAs per SM where 2 stages' 82.4 KB gave 2; its launch 90.8 -> 76.8 us).
+and an `ssd_cb_kernel` entry adds a launch computing C B^T once per (chunk, group) for the scan to read
+(`use_cb`), as vLLM does: no gain alone, but with 32-column scan blocks it is the default since round 4
+(scripts/probes/round4.sh: T=16384 746 -> 696 us); without the entry the scan recomputes it per head.  The scan
+runs unpipelined (num_stages 1: 168 registers and 32.8 KB of shared memory give 3 CTAs per SM where 2 stages'
+82.4 KB gave 2; its launch 90.8 -> 76.8 us).
 Sequences are the batch rows (the spec's vLLM/SGLang varlen layouts are reshaped to [b, T] by their adapters), so
 no chunk spans two sequences.
 """
@@ -199,13 +201,13 @@ class HelionMamba2SSD(HelionPort):
     dtypes: ClassVar[tuple[str, ...] | None] = ("bf16",)
     # start_bf16 (state passing entry, default 1): the start states stored in bf16 in a second buffer instead of
     # fp32 in place; the output is bit-identical (the scan rounds them to bf16 for its dot) and the passing's
-    # stores and the scan's loads of them halve.  An `ssd_cb_kernel` entry (absent by default) adds a launch that
+    # stores and the scan's loads of them halve.  An `ssd_cb_kernel` entry (in the defaults) adds a launch that
     # computes C B^T once per (chunk, group), and the scan (its `ssd_scan_kernel` entry) reads it instead of
     # recomputing it for every head.
     host_keys: ClassVar[tuple[str, ...]] = ("chunk", "block_m", "start_bf16")
     notes: ClassVar[tuple[str, ...]] = (
-        "4 launches: softplus + chunk cumsum; chunk states (all chunks in parallel); state passing (serial over "
-        "chunks, elementwise, in place); chunk scan with C B^T fused (fp32 accumulation)",
+        "5 launches: softplus + chunk cumsum; chunk states (all chunks in parallel); state passing (serial over "
+        "chunks, elementwise); C B^T once per (chunk, group); chunk scan (fp32 accumulation)",
     )
 
     def default_configs(self, dims: Mapping[str, Any], dtype: str) -> Configs:
@@ -230,7 +232,10 @@ class HelionMamba2SSD(HelionPort):
                                          "start_bf16": 1},
             # one stage: occupancy over pipelining (3 CTAs/SM instead of 2 at the [64, 64] tile); it also keeps
             # clear of the 64-row / 4-warp / multi-stage wgmma configs vLLM's sm90 rule drops as a register race
-            "ssd_scan_kernel": {"chunk": q, "block_m": bm, "block_sizes": [bp_scan, bq],
+            # C B^T once per (chunk, group) and 32-column blocks in the scan: T=16384 at mamba2-2.7b 746 -> 696 us
+            # (vLLM 646; ports/configs/h200/round4.probe-20261204.txt); [64, 32] alone 781, C B^T alone no gain
+            "ssd_cb_kernel": {"chunk": q, "block_sizes": [bq, bq], "num_warps": 4, "num_stages": 1},
+            "ssd_scan_kernel": {"chunk": q, "block_m": bm, "block_sizes": [bp_scan, pow2_at_most(32, q)],
                                 "num_warps": 4 if bm * bp_scan <= 4096 else 8, "num_stages": 1},
         }
 

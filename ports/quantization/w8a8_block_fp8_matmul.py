@@ -88,12 +88,13 @@ def block_fp8_mv(
 def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
     """Host key k_chunk + [BM, BN] (BK is the 128 scale block).
 
-    M <= 64 (decode): the smallest row tile covering M (>= 16), BN halved from 128 (down to 32) until the grid
-    has ~one program per SM, 4 warps, 5 stages (5 x (BM + BN) x 128 B of fp8 tiles in shared memory); M <= 128:
-    64 x 128, 4 warps, 4 stages.  Larger M: SGLang's tuned H200 tile shape, 64 x 128 over 4 warps with 3 stages,
-    64 x 64 where 128-wide tiles would leave < 2 programs per SM (N = 576), grouped program order, and the two
-    fp8 operand tiles as TMA loads (tensor descriptors; the scales stay pointer loads).  On the H200 probe
-    (ports/configs/h200/round3_w8a8.probe-20261204.txt, M = 2048) this beat the former 128 x 128 / 8-warp
+    M <= 64 (decode): the smallest row tile covering M (>= 16), BN halved from 128 (down to 32) until the grid has
+    ~one program per SM, 4 warps, 5 stages (5 x (BM + BN) x 128 B of fp8 tiles in shared memory); M <= 128: 64 x 64
+    with TMA fp8 tiles where that gives a program per SM, else 64 x 128, 4 warps, 4 stages.  Up to M = 128 no
+    split-K once the tiles give a program per SM.  Larger M: SGLang's tuned H200 tile shape, 64 x 128 over 4 warps
+    with 3 stages, 64 x 64 where 128-wide tiles would leave < 2 programs per SM (N = 576), grouped program order,
+    and the two fp8 operand tiles as TMA loads (tensor descriptors; the scales stay pointer loads).  On the H200
+    probe (ports/configs/h200/round3_w8a8.probe-20261204.txt, M = 2048) this beat the former 128 x 128 / 8-warp
     cp.async tile by 9-25 % at every shape tried (N = 4608 K = 7168: 229.7 -> 173.0 us; N = 576 K = 6144: 48.8
     (split-K 3) -> 36.4 us, no split); the TMA loads alone were worth 9-24 % on the 64-row tile.  Split-K
     (`split_block`) wherever the tiles cannot give 2 programs per SM (the MLA projections' N = 576 / 1536)."""
@@ -102,6 +103,12 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
         bm = pow2_at_most(64, m, floor=16)
         bn = fill_sms(pow2_at_most(128, n, floor=32), 32, lambda b: math.ceil(m / bm) * math.ceil(n / b), per_sm=1)
         cfg: dict[str, Any] = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 5}
+    elif m <= 128 and math.ceil(m / 64) * math.ceil(n / 64) >= sms:
+        # 64 x 64 fills the SMs (N = 7168): TMA fp8 tiles, no split (M=128 N=7168 K=2304: 27.5 us with 64 x 128 and
+        # split-K 3 -> 16.5, vLLM 20.3; ports/configs/h200/round4.probe-20261204.txt)
+        bm, bn = 64, 64
+        cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 4, "l2_groupings": [64],
+               "indexing": ["tensor_descriptor", "tensor_descriptor", "pointer", "pointer", "pointer"]}
     elif m <= 128:
         bm, bn = 64, pow2_at_most(128, n, floor=32)
         cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 4, "l2_groupings": [8]}
@@ -114,7 +121,11 @@ def mm_config(m: int, n: int, k: int) -> dict[str, Any]:
         cfg = {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 3, "l2_groupings": [32 if bn == 128 else 64],
                # a, b (the fp8 tiles) by TMA; a_s, b_s, ws by pointer
                "indexing": ["tensor_descriptor", "tensor_descriptor", "pointer", "pointer", "pointer"]}
-    return {"k_chunk": split_block(k, 128, math.ceil(m / bm) * math.ceil(n / bn), m, n, 1.0, 1.0), **cfg}
+    tiles = math.ceil(m / bm) * math.ceil(n / bn)
+    # up to M = 128, one program per SM is enough: split-K's partials and second launch cost more than the second
+    # program per SM gains (M=32 N=7168 K=1152: [32, 32] tiles with split-K 2 13.9 us, without 10.8, vLLM 12.9)
+    chunk = k if m <= 128 and tiles >= sms else split_block(k, 128, tiles, m, n, 1.0, 1.0)
+    return {"k_chunk": chunk, **cfg}
 
 
 MV_STEPS = 8  # most 128-wide K steps one GEMV program runs in sequence
