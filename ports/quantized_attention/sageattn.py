@@ -152,25 +152,21 @@ def colsum_chunk(b: int, hkv: int, s: int) -> int:
 
 
 def default_configs(dims: Mapping[str, Any], dtype: str) -> Configs:
-    """K column sums: 128-row steps over 8 warps, the loop pipelined 3 deep.  Attention: causal, 128 x 64 tiles
-    over 8 warps; non-causal, and causal where 128-row Q blocks give < 2 programs per SM (B * Hq * S / 128 < 264 on
-    the H200: the single-KV-head llama4 / grok-2 models at 2k tokens), 64 x 64 over 4 warps.  H200 probe, B = 1,
-    S = 2048, causal (ports/configs/h200/shortfalls2.probe-20261204.txt): the K colsum launch 18.6 -> 8.7 us, the
-    whole call 83.6 -> 66.5 us at Hq = 5 (SageAttention 75.4) and 83.4 -> 70.4 us at Hq = 8.  Non-causal S = 8192
-    Hq = 32 (round4.probe-20261204.txt): 64 x 64 / 4 warps 2663 us, 128 x 64 / 8 warps 2909 (SageAttention 2694):
-    at ~230 registers a 4-warp CTA fits twice per SM, and two independent CTAs overlap one's softmax with the
-    other's dots where one 8-warp CTA cannot."""
-    b, hq, s, d = int(dims["B"]), int(dims["Hq"]), int(dims["S"]), int(dims["D"])
+    """K column sums: 128-row steps over 8 warps, the loop pipelined 3 deep.  Attention: 64 x 64 tiles over 4 warps
+    (BLOCK_N 64 as SageAttention's K blocks).  H200 probes: B = 1, S = 2048, causal
+    (ports/configs/h200/shortfalls2.probe-20261204.txt): the K colsum launch 18.6 -> 8.7 us, the whole call
+    83.6 -> 66.5 us at Hq = 5 (SageAttention 75.4) and 83.4 -> 70.4 us at Hq = 8 with 64- instead of 128-row Q
+    blocks; non-causal S = 8192 Hq = 32 (round4.probe-20261204.txt) 128 x 64 / 8 warps 2909 us, 64 x 64 / 4 warps
+    2663 (SageAttention 2694); causal S = 8192 Hq = 32 1460 -> 1291 us and S = 16384 Hq = 5 988 -> 880
+    (round5.probe-20261204.txt).  At ~230 registers a 4-warp CTA fits twice per SM, and two independent CTAs
+    overlap one's softmax with the other's dots where one 8-warp CTA of the same rows cannot."""
+    s, d = int(dims["S"]), int(dims["D"])
     bc = pow2_at_most(128, s, floor=16)
-    bn = pow2_at_most(64, s, floor=16)
-    bm = bc
-    if bm == 128 and (not int(dims.get("causal", 1)) or b * hq * -(-s // bm) < 2 * sm_count()):
-        bm = 64
+    bm = bn = pow2_at_most(64, s, floor=16)
     return {
         "sage_k_colsum": {"block_sizes": [bc], "num_warps": 8 if bc >= 128 else 4, "range_num_stages": [0, 3]},
         "sage_k_quant": {"block_sizes": [bn, 1], "num_warps": 4},  # BLKK = 64 as SageAttention's K blocks
-        "sage_attn": {"block_sizes": [bm, bn], "num_warps": 8 if bm >= 128 and d >= 64 else 4,
-                      "num_stages": 3 if d <= 128 else 2},
+        "sage_attn": {"block_sizes": [bm, bn], "num_warps": 4, "num_stages": 3 if d <= 128 else 2},
     }
 
 
