@@ -1,4 +1,4 @@
-"""`python -m harness <command>`: bench, check, list, report, compare, merge, coverage."""
+"""`python -m harness <command>`: bench, check, list, report, compare, merge, coverage, upstreams, pack."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import registry
+from harness import registry, results
 from harness.results import (
     RESULTS_DIR,
     RunError,
@@ -724,6 +724,22 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    """Compress run folders' plain results.csv / samples.jsonl into .gz (verified before the plain file goes)."""
+    runs = args.run or results.list_runs(args.results_dir)
+    failed = 0
+    for run in runs:
+        try:
+            line = results.pack_run(run, allow_incomplete=args.allow_incomplete)
+        except (RunError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if not line.endswith("already packed"):
+            print(line)
+    return 2 if failed else 0
+
+
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category", help="catalog category (e.g. moe) or all")
     p.add_argument("--kernel", help="comma-separated spec ids")
@@ -806,6 +822,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "--only FILE` (the first three) and `harness bench --only FILE` (all)")
     cv.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
     cv.set_defaults(func=cmd_coverage)
+    pk = sub.add_parser("pack", help="compress the plain results.csv / samples.jsonl of run folders into their .gz "
+                        "forms (runs finished before bench wrote them compressed); nothing else changes")
+    pk.add_argument("run", nargs="*", type=Path, help="run folders (default: every run under results/)")
+    pk.add_argument("--allow-incomplete", action="store_true", help="also pack runs without a completion mark "
+                    "(stopped runs; never one a sweep is still writing)")
+    pk.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
+    pk.set_defaults(func=cmd_pack)
     for name in ("report", "compare", "merge"):
         p = sub.add_parser(name, help=f"see `harness {name} --help`", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -396,8 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="compare the finished rows of a stopped run (refused otherwise)")
     args = ap.parse_args(argv)
     for p in (args.base, args.new):
-        if not (p / "results.csv").exists():
-            ap.error(f"{p}: no results.csv (is this a run folder?)")
+        if not results.is_run_dir(p):
+            ap.error(f"{p}: no results.csv(.gz) (is this a run folder?)")
     try:
         res = compare_runs(args.base, args.new, threshold=args.threshold, alpha=args.alpha,
                            allow_env_mismatch=args.allow_env_mismatch, allow_incomplete=args.allow_incomplete)

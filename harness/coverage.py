@@ -473,9 +473,9 @@ def choose_runs(results_dir: Path, gpu: str | None, runs: Sequence[str] | None) 
     paths = []
     for name in runs:
         path = Path(name)
-        if not (path / "results.csv").exists():
+        if not results.is_run_dir(path):
             by_id = results_dir / (gpu or choose_gpu(results_dir, None)) / name
-            if not (by_id / "results.csv").exists():
+            if not results.is_run_dir(by_id):
                 raise UsageError(f"--runs {name}: no run folder (no results.csv there or under "
                                  f"{by_id.parent})")
             path = by_id

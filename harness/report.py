@@ -900,7 +900,7 @@ def recorded_against(run: Path, meta: Mapping[str, Any]) -> Path | None:
     if not rec:
         return None
     base = (Path(run) / str(rec)).resolve()
-    if not (base / "results.csv").exists():
+    if not results.is_run_dir(base):
         raise ReportError(f"{Path(run) / 'metadata.json'}: its report was built against {rec}, which is not a run "
                           "folder here: restore it, or rebuild with --against BASE or --no-against")
     return base
@@ -1285,8 +1285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ap.error("give one RUN folder, or --all, or --headline RUN...")
         run = args.run[0]
         for p in (run, args.against):
-            if p is not None and not (p / "results.csv").exists():
-                ap.error(f"{p}: no results.csv (is this a run folder?)")
+            if p is not None and not results.is_run_dir(p):
+                ap.error(f"{p}: no results.csv(.gz) (is this a run folder?)")
         if args.against and args.no_against:
             ap.error("--against and --no-against exclude each other")
         files = build_report(run, out=args.out, against=args.against, threshold=args.threshold, alpha=args.alpha,

@@ -1,7 +1,10 @@
 """The public results format: one append-only folder per run.
 
 results/<gpu-slug>/<run-id>/
-    results.csv     one row per kernel x impl x model x shape x dtype (COLUMNS below, in that order)
+    results.csv.gz  one row per kernel x impl x model x shape x dtype (COLUMNS below, in that order), gzipped CSV
+                    (`pandas.read_csv` reads it as it is); `results.csv` (plain) while the run is in flight, in a
+                    run that was stopped, and in runs written before the compressed form (`harness pack`
+                    compresses those)
     samples.jsonl.gz  per-repetition device times of every `ok` row, one JSON object a line:
                     {"key": {...ROW_KEY...}, "samples_us": [...]}; `samples.jsonl` (plain) while the run is
                     in flight and in runs written before the compressed form
@@ -177,6 +180,31 @@ def gzip_bytes(data: bytes) -> bytes:
 
 SAMPLES = "samples.jsonl"
 SAMPLES_GZ = "samples.jsonl.gz"
+RESULTS_CSV = "results.csv"
+RESULTS_GZ = "results.csv.gz"
+
+
+def results_file(run_dir: Path) -> Path | None:
+    """The run's results table: results.csv.gz (a finished or packed run), else results.csv, else None."""
+    for name in (RESULTS_GZ, RESULTS_CSV):
+        path = Path(run_dir) / name
+        if path.exists():
+            return path
+    return None
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` is a run folder (it holds results.csv.gz or results.csv)."""
+    return results_file(path) is not None
+
+
+def _compress_verified(plain: Path, gz: Path) -> None:
+    """Write `gz` from `plain`, read it back, and only then remove `plain` (nothing is lost on any failure)."""
+    data = plain.read_bytes()
+    write_atomic(gz, gzip_bytes(data))
+    if gzip.decompress(gz.read_bytes()) != data:
+        raise RunError(f"{gz}: reads back different from {plain}; kept both")
+    plain.unlink()
 
 
 class RunWriter:
@@ -194,7 +222,7 @@ class RunWriter:
         self.metadata.pop("complete", None)
         self.rows_written = 0
         self.write_metadata()
-        self._csv_path = run_dir / "results.csv"
+        self._csv_path = run_dir / RESULTS_CSV
         buf = io.StringIO()
         csv.writer(buf).writerow(COLUMNS)
         write_atomic(self._csv_path, buf.getvalue().encode())
@@ -221,9 +249,10 @@ class RunWriter:
                          json.dumps({"key": key, "samples_us": [round(s, 4) for s in samples_us]}) + "\n")
 
     def finish(self) -> None:
-        """Compress the samples, then write the completion mark (last: everything before it is on disk)."""
-        write_atomic(self.run_dir / SAMPLES_GZ, gzip_bytes(self._samples_path.read_bytes()))
-        self._samples_path.unlink()
+        """Compress the results table and the samples, then write the completion mark (last: everything before it
+        is on disk)."""
+        _compress_verified(self._csv_path, self.run_dir / RESULTS_GZ)
+        _compress_verified(self._samples_path, self.run_dir / SAMPLES_GZ)
         self.metadata["complete"] = {"rows": self.rows_written}
         self.write_metadata()
 
@@ -240,11 +269,17 @@ def _parse(col: str, value: str) -> Any:
 
 def _csv_rows(run_dir: Path, allow_incomplete: bool = False) -> tuple[list[dict[str, Any]], bool]:
     """The parsed rows and whether a cut last line was dropped (only with allow_incomplete)."""
-    path = run_dir / "results.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir}: no results.csv (is this a run folder?)")
-    with path.open(newline="") as f:
-        text = f.read()
+    path = results_file(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"{run_dir}: no results.csv(.gz) (is this a run folder?)")
+    if path.name == RESULTS_GZ:
+        try:
+            text = gzip.decompress(path.read_bytes()).decode()
+        except (OSError, EOFError, UnicodeDecodeError) as e:
+            raise RunError(f"{path}: not a readable gzip file ({e})") from None
+    else:
+        with path.open(newline="") as f:
+            text = f.read()
     cut = False
     if text and not text.endswith("\n"):
         # the line in flight when the sweep stopped: never half a row
@@ -280,7 +315,7 @@ def _one_line(s: Any, limit: int) -> str:
 
 
 def read_rows(run_dir: Path, allow_incomplete: bool = False) -> list[dict[str, Any]]:
-    """Every row of results.csv, typed; a malformed file raises RunError (file, line, column)."""
+    """Every row of the results table, typed; a malformed file raises RunError (file, line, column)."""
     return _csv_rows(Path(run_dir), allow_incomplete)[0]
 
 
@@ -342,7 +377,7 @@ def completeness(run_dir: Path, meta: Mapping[str, Any], n_rows: int) -> str | N
         return (f"{path}: incomplete run: {n_rows} of {planned} planned rows and no completion mark "
                 "(the sweep was stopped)")
     if done.get("rows") != n_rows:
-        return f"{Path(run_dir) / 'results.csv'}: {n_rows} rows but the completion mark says {done.get('rows')}"
+        return f"{results_file(Path(run_dir))}: {n_rows} rows but the completion mark says {done.get('rows')}"
     return None
 
 
@@ -367,16 +402,16 @@ def _expand(pattern: str | Path | Sequence[str | Path]) -> list[Path]:
     runs: list[Path] = []
     for pat in pats:
         p = Path(pat)
-        if (p / "results.csv").exists():
+        if is_run_dir(p):
             runs.append(p)
             continue
         hits = sorted(Path(h) for h in glob.glob(str(pat)))
-        found = [h for h in hits if (h / "results.csv").exists()] or \
-            [h.parent for h in hits if h.name == "results.csv"]
+        found = [h for h in hits if is_run_dir(h)] or \
+            [h.parent for h in hits if h.name in (RESULTS_CSV, RESULTS_GZ)]
         if not found:
             found = [r for h in hits if h.is_dir() for r in list_runs(h)]
         if not found:
-            raise RunError(f"{pat}: no run folder (a folder with results.csv) matches")
+            raise RunError(f"{pat}: no run folder (a folder with results.csv or results.csv.gz) matches")
         runs += found
     return list(dict.fromkeys(runs))
 
@@ -444,8 +479,38 @@ def list_runs(results_dir: Path = RESULTS_DIR) -> list[Path]:
     """Run folders under results/ (or a results/<gpu>/ folder), oldest first (run ids start with a UTC
     timestamp)."""
     results_dir = Path(results_dir)
-    found = {p.parent for pat in ("*/*/results.csv", "*/results.csv") for p in results_dir.glob(pat)}
+    found = {p.parent for name in (RESULTS_CSV, RESULTS_GZ) for pat in (f"*/*/{name}", f"*/{name}")
+             for p in results_dir.glob(pat)}
     return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def pack_run(run_dir: Path, allow_incomplete: bool = False) -> str:
+    """Compress a run's plain results.csv (and samples.jsonl) into their .gz forms, verified before the plain
+    file goes; one line says what was done.  A run without a completion mark may still be in flight (a sweep
+    appending to it), so it is packed only with allow_incomplete; a file whose .gz twin already exists is left
+    as it is (RunError): which one holds the rows is for a person to decide."""
+    run_dir = Path(run_dir)
+    plain = run_dir / RESULTS_CSV
+    if not is_run_dir(run_dir):
+        raise RunError(f"{run_dir}: no results.csv or results.csv.gz (is this a run folder?)")
+    if not plain.exists() and not (run_dir / SAMPLES).exists():
+        return f"{run_dir}: already packed"
+    meta = read_metadata(run_dir)
+    rows, cut = _csv_rows(run_dir, allow_incomplete=True)
+    unfinished = cut or (completeness(run_dir, meta, len(rows)) is not None and "complete" not in meta)
+    if unfinished and not allow_incomplete:
+        raise RunError(f"{run_dir}: no completion mark (a stopped run, or one still being written); "
+                       "pack it with --allow-incomplete once no sweep writes to it")
+    done = []
+    for name, gz_name in ((RESULTS_CSV, RESULTS_GZ), (SAMPLES, SAMPLES_GZ)):
+        src, dst = run_dir / name, run_dir / gz_name
+        if not src.exists():
+            continue
+        if dst.exists():
+            raise RunError(f"{run_dir}: both {name} and {gz_name} exist; left as they are")
+        _compress_verified(src, dst)
+        done.append(gz_name)
+    return f"{run_dir}: wrote {', '.join(done)} ({len(rows)} rows)"
 
 
 PLAN = "plan.json.gz"

@@ -59,8 +59,8 @@ fi
 
 # the bench prints the new run folder as its last RUN_DIR= line
 run_dir=$(grep -E '^RUN_DIR=' "$bench_log" | tail -n 1 | cut -d= -f2-)
-if [[ -z "$run_dir" || ! -f "$run_dir/results.csv" ]]; then
-    echo "nightly: the bench printed no RUN_DIR=<path> with a results.csv (bench exit $bench_rc)" >&2
+if [[ -z "$run_dir" || ! ( -f "$run_dir/results.csv.gz" || -f "$run_dir/results.csv" ) ]]; then
+    echo "nightly: the bench printed no RUN_DIR=<path> with a results.csv(.gz) (bench exit $bench_rc)" >&2
     exit $(( bench_rc != 0 ? bench_rc : 2 ))
 fi
 echo "nightly: run $run_dir"
@@ -85,7 +85,7 @@ compare_rc=0
 if [[ -f "$baseline_file" ]]; then
     base_id=$(tr -d '[:space:]' < "$baseline_file")
     base_dir="$gpu_dir/$base_id"
-    if [[ -z "$base_id" || ! -f "$base_dir/results.csv" ]]; then
+    if [[ -z "$base_id" || ! ( -f "$base_dir/results.csv.gz" || -f "$base_dir/results.csv" ) ]]; then
         echo "nightly: $baseline_file names '$base_id', which is not a run folder under $gpu_dir" >&2
         exit 2
     fi

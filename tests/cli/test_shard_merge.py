@@ -12,6 +12,7 @@ import pytest
 from harness import registry
 from harness.cli import main
 from harness.results import RunError, read_metadata, read_run
+from tests.report.runs import plain_results
 
 SELECT = ["--kernel", "fake_scale", "--impl", "good,wrong,missing", "--model",
           "deepseek-v3,kimi-k2,llama4-maverick,qwen3-235b-a22b,mistral-large-3", "--device", "cpu",
@@ -86,7 +87,7 @@ def test_dead_shard_leaves_the_merge_incomplete_and_named(runs, tmp_path, capsys
     meta = json.loads((dead / "metadata.json").read_text())
     del meta["complete"]
     (dead / "metadata.json").write_text(json.dumps(meta))
-    lines = (dead / "results.csv").read_text().splitlines(keepends=True)
+    lines = plain_results(dead).read_text().splitlines(keepends=True)
     (dead / "results.csv").write_text("".join(lines[:2]))
     out = tmp_path / "merged"
     assert main(["merge", str(shards[0]), str(dead), str(shards[2]), "-o", str(out), "--no-report"]) == 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import gzip
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.results import RunWriter
+from harness.results import RESULTS_CSV, RESULTS_GZ, RunWriter
 
 METADATA: dict[str, Any] = {
     "gpu": "NVIDIA H100 80GB HBM3",
@@ -85,3 +86,13 @@ def write_run(run_dir: Path, specs: Sequence[dict[str, Any]], seed: int, metadat
     if finish:
         writer.finish()
     return run_dir
+
+
+def plain_results(run_dir: Path) -> Path:
+    """The run's results table as a plain results.csv (a finished run's results.csv.gz unpacked, as a hand edit
+    would leave it), for the tests that tamper with it."""
+    gz, plain = Path(run_dir) / RESULTS_GZ, Path(run_dir) / RESULTS_CSV
+    if gz.exists():
+        plain.write_bytes(gzip.decompress(gz.read_bytes()))
+        gz.unlink()
+    return plain

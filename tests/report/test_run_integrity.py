@@ -15,7 +15,7 @@ import pytest
 
 from harness import compare, report, results
 from tests.report.conftest import RunFactory
-from tests.report.runs import METADATA
+from tests.report.runs import METADATA, plain_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def _cut_mid_row(run: Path) -> None:
-    csv = run / "results.csv"
+    csv = plain_results(run)
     data = csv.read_bytes()
     csv.write_bytes(data[: len(data) // 2])  # almost surely inside a row: no line end
 
@@ -55,7 +55,7 @@ def test_truncated_results_refused_by_report_and_compare(make_run: RunFactory,
 def test_truncated_at_a_row_boundary_is_incomplete(make_run: RunFactory,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     base, new = make_run("base", seed=1), make_run("new", seed=2)
-    lines = (new / "results.csv").read_text().splitlines(keepends=True)
+    lines = plain_results(new).read_text().splitlines(keepends=True)
     (new / "results.csv").write_text("".join(lines[:5]))
     assert compare.main([str(base), str(new)]) == 2
     line = _one_error_line(capsys)
@@ -65,7 +65,7 @@ def test_truncated_at_a_row_boundary_is_incomplete(make_run: RunFactory,
 def test_corrupt_numeric_cell_names_file_line_and_column(make_run: RunFactory,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     base, new = make_run("base", seed=1), make_run("new", seed=2)
-    csv = new / "results.csv"
+    csv = plain_results(new)
     lines = csv.read_text().splitlines(keepends=True)
     header = lines[0].rstrip("\n").split(",")
     col = header.index("median_us")

@@ -10,6 +10,7 @@ import pytest
 from harness import registry
 from harness.results import COLUMNS, RunWriter, read_rows
 from harness.runner import RowPlan, Runner, RunOptions, group_of, partition, row_cost
+from tests.report.runs import plain_results
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_runs_written_before_the_gpu_column_still_read(tmp_path):
     writer.add({"kernel": "k", "category": "c", "impl": "a", "model": "m", "regime": "decode",
                 "shape": json.dumps({"M": 1}), "dtype": "bf16", "status": "unavailable", "error": "x", "gpu": "0"})
     writer.finish()
-    csv_path = tmp_path / "old" / "results.csv"
+    csv_path = plain_results(tmp_path / "old")
     lines = csv_path.read_text().splitlines()
     csv_path.write_text("\n".join([",".join(LEGACY_COLUMNS), lines[1].rsplit(",", 1)[0]]) + "\n")
     (row,) = read_rows(tmp_path / "old")
