@@ -72,6 +72,11 @@ if [ "$cmd" = tune ]; then
 else
   run_dir=$(grep -o '/[^ ]*results/[^ ]*' "$OUT/$tag.log" | head -n 1)
   if [ -n "$run_dir" ] && [ -d "$run_dir" ]; then
+    # stopped by BENCH_TIMEOUT (its writer is dead): compress the plain table and samples it left, as a finished
+    # run has them; the run stays marked incomplete
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+      .venv-bench/bin/python -m harness pack --allow-incomplete "$run_dir" || true
+    fi
     extra=$(cd "$(dirname "$run_dir")" && ls availability.csv availability.md 2>/dev/null)
     tar -czf "$OUT/$tag.tgz" -C "$(dirname "$run_dir")" "$(basename "$run_dir")" $extra
     echo "packed $run_dir -> $tag.tgz ($(du -h "$OUT/$tag.tgz" | cut -f1))"
