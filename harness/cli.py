@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata as md
+import json
 import os
 import platform
 import re
@@ -217,6 +218,48 @@ def expected_costs(costs_from: str | None, slug: str) -> tuple[dict[str, float],
     return costs, (f"{source} (row_cost_s)" if source else default + " (no committed run records row_cost_s)")
 
 
+def dry_run(args: argparse.Namespace, rows: list[Any], shard: tuple[int, int] | None, gpus: list[str]) -> int:
+    """`bench --dry-run`: the plan after --shard / --max-s, per kernel rows, shapes and expected seconds from the
+    committed row costs of the GPU (--gpu-slug, else the newest GPU folder under results/); no GPU, nothing
+    written."""
+    from harness.coverage import choose_gpu
+    from harness.runner import fit_budget, partition, row_cost
+
+    try:
+        slug = choose_gpu(RESULTS_DIR, args.gpu_slug)
+    except UsageError:
+        if args.gpu_slug is not None:
+            raise
+        slug = ""  # no committed run at all: the default row cost
+    expected, source = expected_costs(args.costs_from, slug)
+    cost = row_cost(expected)
+    if shard is not None:
+        rows = partition(rows, shard[1], cost)[shard[0]]
+    if args.max_s is not None:
+        rows = fit_budget(rows, cost, args.max_s)[0]
+    per: dict[str, list[float]] = {}
+    shapes: dict[str, set[str]] = {}
+    for r in rows:
+        per.setdefault(r.kernel, []).append(cost(r))
+        shapes.setdefault(r.kernel, set()).add(json.dumps([r.model, r.regime, r.params, r.dtype], sort_keys=True))
+    total = sum(sum(v) for v in per.values())
+    lines = ["| kernel | rows | shapes | expected s |", "|---|---|---|---|"]
+    for k in sorted(per, key=lambda k: (-sum(per[k]), k)):
+        lines.append(f"| {k} | {len(per[k])} | {len(shapes[k])} | {sum(per[k]):.0f} |")
+    n = max(1, len(gpus))
+    lines.append(f"| all | {len(rows)} | {sum(len(v) for v in shapes.values())} | {total:.0f} |")
+    print("\n".join(lines))
+    guessed = sorted(k for k in per if k not in expected)
+    print(f"expected {total / n:.0f} s of sweep" + (f" over {n} GPUs" if n > 1 else "") +
+          f" (row costs: {source}; on {slug or 'no GPU folder'}), plus start-up, ceilings and compiles; "
+          "nothing was run")
+    if guessed:
+        print(f"{len(guessed)} of {len(per)} kernels have no measured row cost and count "
+              f"{per[guessed[0]][0]:.2f} s/row ({'the mean of the measured ones' if expected else 'the default'}): "
+              f"{', '.join(guessed)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
@@ -239,7 +282,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-s {args.max_s:g}: " + ("a positive number of seconds" if args.max_s <= 0 else
                          "not with --shard (shards cut the whole plan across nodes; merge expects all of it)"))
     device = args.device
-    if device == "cuda" and not torch.cuda.is_available():
+    if device == "cuda" and not torch.cuda.is_available() and not args.dry_run:
         raise UsageError("no CUDA GPU visible (torch.cuda.is_available() is False): `make bench` needs a GPU; "
                          "`make report` rebuilds reports from committed results without one")
     rows = plan_rows(kernels, models, impls, dtypes, quick=args.quick, tokens=tokens)
@@ -248,6 +291,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
     if args.only is not None:  # the todo list's shapes, every selected provider at each (Helion and upstreams)
         rows = only_todo(rows, args.only, None, "rows", "run")
+    if args.dry_run:
+        return dry_run(args, rows, shard, gpus)
     meta = environment(device)
     if device == "cuda":
         _check_gpus(gpus, meta)
@@ -774,6 +819,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "groups, balanced by expected cost); `harness merge` joins the shards' runs")
     b.add_argument("--max-s", type=float, metavar="SECONDS", help="run only whole shapes (every provider) whose "
                    "expected cost fits SECONDS, taken round robin over the kernels (costs: --costs-from)")
+    b.add_argument("--dry-run", action="store_true", help="print the plan (after --only, --shard, --max-s): rows, "
+                   "shapes and expected seconds per kernel from the committed row costs, then exit; no GPU needed, "
+                   "nothing written")
+    b.add_argument("--gpu-slug", metavar="SLUG", help="with --dry-run: whose committed row costs (a folder under "
+                   "results/; default the one with the newest run)")
     b.add_argument("--costs-from", metavar="RUN|none", help="expected row costs for balancing: this run's "
                    "row_cost_s (default: per kernel, the newest committed run of this GPU that measured it; "
                    "none: equal costs)")

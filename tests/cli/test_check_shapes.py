@@ -193,3 +193,25 @@ def test_bench_max_s_runs_the_shapes_that_fit(plan_only, monkeypatch, tmp_path, 
     assert "not even one shape fits" in capsys.readouterr().err
     assert cli.main([*base, "--max-s", "100", "--shard", "0/2"]) == 2
     assert "not with --shard" in capsys.readouterr().err
+
+
+def test_bench_dry_run_prints_the_plan_and_runs_nothing(monkeypatch, tmp_path, capsys):
+    """`bench --dry-run`: rows, shapes and expected seconds per kernel after --max-s, with no GPU and nothing
+    written; the same cut a real --max-s run takes."""
+    def no_runner(*_a, **_k):
+        raise AssertionError("a dry run must not start a runner")
+
+    monkeypatch.setattr("harness.runner.Runner", no_runner)
+    base = ["bench", "--dry-run", "--kernel", "gla_recurrent", "--model", "gla-2.7b", "--costs-from", "none",
+            "--out", str(tmp_path)]
+    assert cli.main(base) == 0  # default device cuda: no GPU here, and a dry run needs none
+    out = capsys.readouterr().out
+    assert "| gla_recurrent | 10 | 5 | 16 |" in out and "| all | 10 | 5 | 16 |" in out
+    assert "expected 16 s of sweep" in out and "nothing was run" in out
+    assert "1 of 1 kernels have no measured row cost and count 1.65 s/row (the default): gla_recurrent" in out
+    assert cli.main([*base, "--max-s", "10", "--gpus", "0,1"]) == 0
+    out = capsys.readouterr().out
+    assert "| all | 6 | 3 | 10 |" in out and "expected 5 s of sweep over 2 GPUs" in out
+    assert list(tmp_path.iterdir()) == []
+    assert cli.main([*base, "--gpu-slug", "h999"]) == 2
+    assert "unknown GPU folder 'h999'" in capsys.readouterr().err
