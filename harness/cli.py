@@ -12,7 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -218,25 +218,23 @@ def expected_costs(costs_from: str | None, slug: str) -> tuple[dict[str, float],
     return costs, (f"{source} (row_cost_s)" if source else default + " (no committed run records row_cost_s)")
 
 
-def dry_run(args: argparse.Namespace, rows: list[Any], shard: tuple[int, int] | None, gpus: list[str]) -> int:
-    """`bench --dry-run`: the plan after --shard / --max-s, per kernel rows, shapes and expected seconds from the
-    committed row costs of the GPU (--gpu-slug, else the newest GPU folder under results/); no GPU, nothing
-    written."""
+def dry_run_slug(gpu_slug: str | None) -> str:
+    """Whose committed row costs a dry run uses: --gpu-slug, else the newest GPU folder under results/, else none
+    ("": the default row cost)."""
     from harness.coverage import choose_gpu
-    from harness.runner import fit_budget, partition, row_cost
 
     try:
-        slug = choose_gpu(RESULTS_DIR, args.gpu_slug)
+        return choose_gpu(RESULTS_DIR, gpu_slug)
     except UsageError:
-        if args.gpu_slug is not None:
+        if gpu_slug is not None:
             raise
-        slug = ""  # no committed run at all: the default row cost
-    expected, source = expected_costs(args.costs_from, slug)
-    cost = row_cost(expected)
-    if shard is not None:
-        rows = partition(rows, shard[1], cost)[shard[0]]
-    if args.max_s is not None:
-        rows = fit_budget(rows, cost, args.max_s)[0]
+        return ""
+
+
+def print_plan(rows: Sequence[Any], cost: Any, expected: Mapping[str, float], source: str, slug: str,
+               gpus: Sequence[str]) -> int:
+    """`bench --dry-run`'s output: per kernel rows, shapes and expected seconds of the (cut) plan, the total over
+    the GPUs, and which kernels count the fallback row cost; nothing is run or written."""
     per: dict[str, list[float]] = {}
     shapes: dict[str, set[str]] = {}
     for r in rows:
@@ -291,26 +289,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          f"(kernels: {', '.join(kernels)}; models: {', '.join(m.name for m in models)})")
     if args.only is not None:  # the todo list's shapes, every selected provider at each (Helion and upstreams)
         rows = only_todo(rows, args.only, None, "rows", "run")
-    if args.dry_run:
-        return dry_run(args, rows, shard, gpus)
-    meta = environment(device)
-    if device == "cuda":
-        _check_gpus(gpus, meta)
-        gpus_used = gpus or [(os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]]
+    gpus_used = gpus
+    if args.dry_run:  # the plan only: no GPU, no environment probe, nothing written
+        meta: dict[str, Any] = {}
+        slug = dry_run_slug(args.gpu_slug)
     else:
-        gpus_used = gpus
-    expected, cost_source = expected_costs(args.costs_from, meta["gpu_slug"])
+        meta = environment(device)
+        if device == "cuda":
+            _check_gpus(gpus, meta)  # --gpus: the slug of the GPUs named
+            gpus_used = gpus or [(os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]]
+        slug = meta["gpu_slug"]
+    expected, cost_source = expected_costs(args.costs_from, slug)
     cost = row_cost(expected)
     plan = rows
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.category or 'all'}"
-    if meta.get("git_commit"):
-        run_id += f"-{meta['git_commit'][:8]}"
-    if dtypes and len(dtypes) == 1:
-        run_id += f"-{dtypes[0]}"
     if shard is not None:  # whole (kernel, model) groups, balanced by expected cost; the same cut on every node
         bins = partition(plan, shard[1], cost)
         rows = bins[shard[0]]
-        run_id += f"-shard{shard[0]}of{shard[1]}"
     budget = None
     if args.max_s is not None:  # (this node's part of) the plan cut to whole shapes that fit the time budget
         rows, taken, planned, expected_s = fit_budget(rows, cost, args.max_s)
@@ -321,6 +315,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   "expected_s": round(expected_s, 1)}
         print(f"--max-s {args.max_s:g}: {taken} of {planned} shapes ({len(rows)} rows), expected {expected_s:.0f} s "
               f"(row costs: {cost_source})", file=sys.stderr)
+    if args.dry_run:
+        return print_plan(rows, cost, expected, cost_source, slug, gpus)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.category or 'all'}"
+    if meta.get("git_commit"):
+        run_id += f"-{meta['git_commit'][:8]}"
+    if dtypes and len(dtypes) == 1:
+        run_id += f"-{dtypes[0]}"
+    if shard is not None:
+        run_id += f"-shard{shard[0]}of{shard[1]}"
     out_root = Path(args.out) if args.out else RESULTS_DIR / meta["gpu_slug"]
     run_dir = new_run_dir(out_root, run_id)
     run_id = run_dir.name

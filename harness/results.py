@@ -272,14 +272,7 @@ def _csv_rows(run_dir: Path, allow_incomplete: bool = False) -> tuple[list[dict[
     path = results_file(run_dir)
     if path is None:
         raise FileNotFoundError(f"{run_dir}: no results.csv(.gz) (is this a run folder?)")
-    if path.name == RESULTS_GZ:
-        try:
-            text = gzip.decompress(path.read_bytes()).decode()
-        except (OSError, EOFError, UnicodeDecodeError) as e:
-            raise RunError(f"{path}: not a readable gzip file ({e})") from None
-    else:
-        with path.open(newline="") as f:
-            text = f.read()
+    text = _read_text(path)
     cut = False
     if text and not text.endswith("\n"):
         # the line in flight when the sweep stopped: never half a row
@@ -319,15 +312,21 @@ def read_rows(run_dir: Path, allow_incomplete: bool = False) -> list[dict[str, A
     return _csv_rows(Path(run_dir), allow_incomplete)[0]
 
 
-def _samples_text(run_dir: Path) -> tuple[Path, str] | None:
-    gz, plain = run_dir / SAMPLES_GZ, run_dir / SAMPLES
-    if gz.exists():
+def _read_text(path: Path) -> str:
+    """A run file's text, gunzipped when its name ends in .gz (line ends as written); a bad gzip is a RunError."""
+    if path.suffix == ".gz":
         try:
-            return gz, gzip.decompress(gz.read_bytes()).decode()
+            return gzip.decompress(path.read_bytes()).decode()
         except (OSError, EOFError, UnicodeDecodeError) as e:
-            raise RunError(f"{gz}: not a readable gzip file ({e})") from None
-    if plain.exists():
-        return plain, plain.read_text()
+            raise RunError(f"{path}: not a readable gzip file ({e})") from None
+    with path.open(newline="") as f:
+        return f.read()
+
+
+def _samples_text(run_dir: Path) -> tuple[Path, str] | None:
+    for path in (run_dir / SAMPLES_GZ, run_dir / SAMPLES):
+        if path.exists():
+            return path, _read_text(path)
     return None
 
 
